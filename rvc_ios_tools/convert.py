@@ -1,0 +1,240 @@
+"""Upstream PyTorch tensors -> Swift-named, channels-last tensors.
+
+All conversion knowledge is the rule table `VOICE_RULES`: a module-path pattern, the Swift/MLX key it becomes,
+and the kind of module (which fixes the parameter names and layouts). The converter, the manifest writer and
+the tests all read this table; nothing else renames keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .checkpoint import VoiceCheckpoint, split_weight_norm_key
+from .errors import UnknownKeyError
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamLayout:
+    """How one parameter of a module kind is stored for Swift: its new name, layout tag and transform."""
+
+    target_name: str
+    layout: str
+    transform: Callable[[np.ndarray], np.ndarray]
+
+
+def _same(array: np.ndarray) -> np.ndarray:
+    return array
+
+
+def _conv1d(array: np.ndarray) -> np.ndarray:
+    return array.transpose(0, 2, 1)  # (O, I, K) -> (O, K, I)
+
+
+def _conv_transpose1d(array: np.ndarray) -> np.ndarray:
+    return array.transpose(1, 2, 0)  # (I, O, K) -> (O, K, I)
+
+
+def _conv2d(array: np.ndarray) -> np.ndarray:
+    return array.transpose(0, 2, 3, 1)  # (O, I, H, W) -> (O, H, W, I)
+
+
+def _conv_transpose2d(array: np.ndarray) -> np.ndarray:
+    return array.transpose(1, 2, 3, 0)  # (I, O, H, W) -> (O, H, W, I)
+
+
+BIAS = ParamLayout("bias", "O", _same)
+
+# Module kinds: parameter name in PyTorch -> how it is stored. `None` means dropped by this rule.
+MODULE_KINDS: dict[str, dict[str, ParamLayout | None]] = {
+    "conv1d": {"weight": ParamLayout("weight", "OKI", _conv1d), "bias": BIAS},
+    "conv_transpose1d": {"weight": ParamLayout("weight", "OKI", _conv_transpose1d), "bias": BIAS},
+    "conv2d": {"weight": ParamLayout("weight", "OHWI", _conv2d), "bias": BIAS},
+    "conv_transpose2d": {"weight": ParamLayout("weight", "OHWI", _conv_transpose2d), "bias": BIAS},
+    "linear": {"weight": ParamLayout("weight", "OI", _same), "bias": BIAS},
+    "embedding": {"weight": ParamLayout("weight", "ND", _same)},
+    # VITS LayerNorm stores gamma/beta; MLX's LayerNorm calls them weight/bias.
+    "layer_norm_gamma_beta": {
+        "gamma": ParamLayout("weight", "C", _same),
+        "beta": ParamLayout("bias", "C", _same),
+    },
+    # Relative-position tables keep their names and (heads, 2*window+1, k_channels) layout: not transposed.
+    "relative_attention": {
+        "emb_rel_k": ParamLayout("emb_rel_k", "HMD", _same),
+        "emb_rel_v": ParamLayout("emb_rel_v", "HMD", _same),
+    },
+    "batch_norm": {
+        "weight": ParamLayout("weight", "C", _same),
+        "bias": ParamLayout("bias", "C", _same),
+        "running_mean": ParamLayout("running_mean", "C", _same),
+        "running_var": ParamLayout("running_var", "C", _same),
+        "num_batches_tracked": None,  # a training counter; inference never reads it
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """`pattern` matches a whole upstream module path; `target` is formatted with its groups."""
+
+    pattern: str
+    target: str | None  # None: the module is dropped
+    kind: str
+    why: str = ""
+
+    def match(self, module_path: str) -> re.Match[str] | None:
+        return re.fullmatch(self.pattern, module_path)
+
+    def target_key(self, match: re.Match[str]) -> str:
+        assert self.target is not None
+        groups = match.groups()
+        # `{half}` is the first group halved: `flow.flows.K` (K even) -> `flow.flow_{K/2}`, because the odd
+        # indices of upstream's flow list are the weightless Flip modules.
+        half = str(int(groups[0]) // 2) if "{half}" in self.target else ""
+        return self.target.format(*groups, half=half)
+
+
+VOICE_RULES: tuple[Rule, ...] = (
+    Rule(r"enc_q(\..*)?", None, "drop", "posterior encoder: used in training only"),
+    Rule(r"enc_p\.emb_phone", "enc_p.emb_phone", "linear"),
+    Rule(r"enc_p\.emb_pitch", "enc_p.emb_pitch", "embedding"),
+    Rule(r"enc_p\.encoder\.attn_layers\.(\d+)\.conv_([qkvo])", "enc_p.encoder.attn_{0}.conv_{1}", "conv1d"),
+    Rule(r"enc_p\.encoder\.attn_layers\.(\d+)", "enc_p.encoder.attn_{0}", "relative_attention"),
+    Rule(r"enc_p\.encoder\.norm_layers_1\.(\d+)", "enc_p.encoder.norm1_{0}", "layer_norm_gamma_beta"),
+    Rule(r"enc_p\.encoder\.norm_layers_2\.(\d+)", "enc_p.encoder.norm2_{0}", "layer_norm_gamma_beta"),
+    Rule(r"enc_p\.encoder\.ffn_layers\.(\d+)\.conv_([12])", "enc_p.encoder.ffn_{0}.conv_{1}", "conv1d"),
+    Rule(r"enc_p\.proj", "enc_p.proj", "conv1d"),
+    Rule(r"flow\.flows\.(\d*[02468])\.(pre|post)", "flow.flow_{half}.{1}", "conv1d"),
+    Rule(r"flow\.flows\.(\d*[02468])\.enc\.in_layers\.(\d+)", "flow.flow_{half}.enc.in_layer_{1}", "conv1d"),
+    Rule(
+        r"flow\.flows\.(\d*[02468])\.enc\.res_skip_layers\.(\d+)",
+        "flow.flow_{half}.enc.res_skip_layer_{1}",
+        "conv1d",
+    ),
+    Rule(r"flow\.flows\.(\d*[02468])\.enc\.cond_layer", "flow.flow_{half}.enc.cond_layer", "conv1d"),
+    Rule(r"dec\.conv_pre", "dec.conv_pre", "conv1d"),
+    Rule(r"dec\.cond", "dec.cond", "conv1d"),
+    Rule(r"dec\.ups\.(\d+)", "dec.up_{0}", "conv_transpose1d"),
+    Rule(r"dec\.resblocks\.(\d+)\.convs1\.(\d+)", "dec.resblock_{0}.c1_{1}", "conv1d"),
+    Rule(r"dec\.resblocks\.(\d+)\.convs2\.(\d+)", "dec.resblock_{0}.c2_{1}", "conv1d"),
+    Rule(r"dec\.resblocks\.(\d+)\.convs\.(\d+)", "dec.resblock_{0}.c_{1}", "conv1d"),
+    Rule(r"dec\.noise_convs\.(\d+)", "dec.noise_conv_{0}", "conv1d"),
+    Rule(r"dec\.m_source\.l_linear", "dec.m_source.l_linear", "linear"),
+    Rule(r"dec\.conv_post", "dec.conv_post", "conv1d"),
+    Rule(r"emb_g", "emb_g", "embedding"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertedTensor:
+    source_keys: tuple[str, ...]
+    key: str
+    layout: str
+    array: np.ndarray
+    folded_weight_norm: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class DroppedTensor:
+    source_key: str
+    why: str
+
+
+def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """PyTorch's weight norm with dim=0: w = g * v / ||v||, the norm over every dim but 0, in float32.
+
+    The norm is per output row of the PyTorch-layout tensor (for ConvTranspose1d that is the *input*
+    channel, PyTorch's dim 0); one global norm instead is a known port bug that scales weights wrongly.
+    """
+    v32 = v.astype(np.float32)
+    g32 = g.astype(np.float32)
+    axes = tuple(range(1, v32.ndim))
+    norm = np.sqrt(np.sum(v32 * v32, axis=axes, keepdims=True, dtype=np.float32))
+    # torch._weight_norm computes v * (g / norm); same order, same float32 rounding.
+    return (v32 * (g32 / norm)).astype(np.float32)
+
+
+def merge_weight_norm(state_dict: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
+    """Replace each (gain, direction) pair by its folded `weight`; report which source keys made each."""
+    merged: dict[str, np.ndarray] = {}
+    sources: dict[str, tuple[str, ...]] = {}
+    pairs: dict[str, dict[str, str]] = {}
+    for key, tensor in state_dict.items():
+        split = split_weight_norm_key(key)
+        if split is None:
+            merged[key] = tensor
+            sources[key] = (key,)
+        else:
+            pairs.setdefault(split[0], {})[split[1]] = key
+    for weight_key, roles in pairs.items():
+        if set(roles) != {"weight_g", "weight_v"}:
+            missing = "gain" if "weight_g" not in roles else "direction"
+            raise UnknownKeyError(
+                f"`{next(iter(roles.values()))}` is half of a weight-norm pair: its {missing} is missing. "
+                "The voice file is incomplete."
+            )
+        if weight_key in merged:
+            raise UnknownKeyError(f"`{weight_key}` is stored both plain and as a weight-norm pair.")
+        merged[weight_key] = fold_weight_norm(state_dict[roles["weight_g"]], state_dict[roles["weight_v"]])
+        sources[weight_key] = (roles["weight_g"], roles["weight_v"])
+    return merged, sources
+
+
+def find_rule(module_path: str, rules: Iterable[Rule]) -> tuple[Rule, re.Match[str]] | None:
+    for rule in rules:
+        match = rule.match(module_path)
+        if match:
+            return rule, match
+    return None
+
+
+def convert_state_dict(
+    state_dict: dict[str, np.ndarray], rules: Iterable[Rule] = VOICE_RULES, dtype: str = "float32"
+) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
+    """Apply the rule table to every tensor; an unmatched key is an error, never a silent drop."""
+    rules = tuple(rules)
+    merged, sources = merge_weight_norm(state_dict)
+    converted: dict[str, ConvertedTensor] = {}
+    dropped: list[DroppedTensor] = []
+    for key in sorted(merged):
+        module_path, _, param = key.rpartition(".")
+        found = find_rule(module_path, rules) or find_rule(key, rules)
+        if found is None:
+            raise UnknownKeyError(
+                f"No conversion rule for `{key}`. This is not a tensor of an RVC synthesizer we know; "
+                "if your voice comes from a modified RVC, report the key so a rule can be added."
+            )
+        rule, match = found
+        if rule.target is None:
+            dropped.extend(DroppedTensor(source, rule.why) for source in sources[key])
+            continue
+        params = MODULE_KINDS[rule.kind]
+        if param not in params:
+            raise UnknownKeyError(
+                f"`{key}`: a {rule.kind} module has no parameter `{param}` (known: {', '.join(params)})."
+            )
+        layout = params[param]
+        if layout is None:
+            dropped.extend(DroppedTensor(source, f"{rule.kind} `{param}` is not used at inference") for source in sources[key])
+            continue
+        target = f"{rule.target_key(match)}.{layout.target_name}"
+        if target in converted:
+            raise UnknownKeyError(f"`{key}` and `{converted[target].source_keys[0]}` both map to `{target}`.")
+        array = np.ascontiguousarray(layout.transform(merged[key].astype(np.float32))).astype(dtype)
+        converted[target] = ConvertedTensor(
+            source_keys=sources[key],
+            key=target,
+            layout=layout.layout,
+            array=array,
+            folded_weight_norm=len(sources[key]) == 2,
+        )
+    return converted, dropped
+
+
+def convert_voice(checkpoint: VoiceCheckpoint, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Swift key -> channels-last array, for the MLX reference and the exporter."""
+    converted, _ = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype)
+    return {key: tensor.array for key, tensor in converted.items()}

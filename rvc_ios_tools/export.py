@@ -1,0 +1,158 @@
+"""`rvc-ios export`: find a voice by name, convert it, write weights + manifest atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+import contextlib
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import manifest as manifest_io
+from .checkpoint import load_voice
+from .convert import VOICE_RULES, convert_state_dict
+from .errors import ModelNotFoundError, RvcIosError
+from .files import atomic_output, sha256_file, sha256_tensor
+
+# RVC WebUI keeps its voices in assets/weights/; we look there unless told otherwise.
+DEFAULT_MODELS_DIR = Path("assets/weights")
+MODELS_DIR_ENV = "RVC_MODELS_DIR"
+
+
+def models_dir(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return Path(explicit)
+    if os.environ.get(MODELS_DIR_ENV):
+        return Path(os.environ[MODELS_DIR_ENV])
+    return DEFAULT_MODELS_DIR
+
+
+def available_models(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    names = {p.stem for p in folder.glob("*.pth")}
+    names |= {p.name for p in folder.iterdir() if p.is_dir() and len(list(p.glob("*.pth"))) == 1}
+    return sorted(names)
+
+
+def find_model(name: str, folder: Path) -> Path:
+    """`NAME.pth`, or a folder `NAME/` holding exactly one `.pth` (how Applio and most downloads ship voices)."""
+    direct = folder / f"{name}.pth"
+    if direct.is_file():
+        return direct
+    nested = folder / name
+    if nested.is_dir():
+        candidates = sorted(nested.glob("*.pth"))
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise ModelNotFoundError(
+                f"{nested} holds {len(candidates)} .pth files ({', '.join(c.name for c in candidates)}); "
+                "keep one voice per folder or pass the file's stem as the model name."
+            )
+    found = available_models(folder)
+    listing = ", ".join(found) if found else "none"
+    raise ModelNotFoundError(
+        f"No voice named {name!r} in {folder} (looked for {name}.pth and {name}/*.pth). "
+        f"Voices found there: {listing}. Use --models-dir or ${MODELS_DIR_ENV} to look elsewhere."
+    )
+
+
+class StepReporter:
+    """Progress on stderr for steps that can take over a second: a line when a step starts and ends."""
+
+    def __init__(self, enabled: bool = True, stream=sys.stderr):
+        self.enabled = enabled
+        self.stream = stream
+
+    @contextlib.contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        start = time.perf_counter()
+        if self.enabled:
+            print(f"  {title} ...", end="", file=self.stream, flush=True)
+        try:
+            yield
+        except BaseException:
+            if self.enabled:
+                print(" failed", file=self.stream, flush=True)
+            raise
+        if self.enabled:
+            print(f" done ({time.perf_counter() - start:.1f} s)", file=self.stream, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    weights_path: Path
+    manifest_path: Path
+    tensor_count: int
+    dropped_count: int
+
+
+def write_weights_and_manifest(
+    out_dir: Path,
+    model_name: str,
+    arrays: dict[str, np.ndarray],
+    manifest_for: Callable[[list[dict], str], dict],
+    reporter: StepReporter,
+) -> tuple[Path, Path]:
+    """Save tensors + manifest; both land together or neither does (temporary files, then renames)."""
+    from safetensors.numpy import save_file
+
+    weights_path = out_dir / f"{model_name}.safetensors"
+    manifest_path = out_dir / f"{model_name}.manifest.json"
+    with reporter.step("checksumming tensors"):
+        rows = [
+            {"key": key, "shape": list(arrays[key].shape), "dtype": str(arrays[key].dtype),
+             "sha256": sha256_tensor(arrays[key])}
+            for key in sorted(arrays)
+        ]
+    manifest = manifest_for(rows, weights_path.name)
+    with reporter.step(f"writing {weights_path}"):
+        # Inner block renames first: the weights land, then the manifest that vouches for them.
+        with atomic_output(manifest_path) as tmp_manifest, atomic_output(weights_path) as tmp_weights:
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp_weights),
+                      metadata={"format": "rvc-ios-tools", "model_name": model_name})
+            tmp_manifest.write_bytes(manifest_io.dumps(manifest))
+    return weights_path, manifest_path
+
+
+def export_voice(
+    source: Path, out_dir: Path, model_name: str, dtype: str = "float32", reporter: StepReporter | None = None
+) -> ExportResult:
+    reporter = reporter or StepReporter(enabled=False)
+    if dtype not in ("float32", "float16"):
+        raise RvcIosError(f"--dtype must be float32 or float16, not {dtype!r}.")
+    with reporter.step(f"loading {source.name}"):
+        checkpoint = load_voice(source)
+    with reporter.step("folding weight norm and converting to channels-last"):
+        converted, dropped = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype)
+    with reporter.step(f"checksumming {source.name}"):
+        source_sha = sha256_file(source)
+    layouts = {key: tensor.layout for key, tensor in converted.items()}
+
+    def manifest_for(rows: list[dict], weights_file: str) -> dict:
+        return manifest_io.voice_manifest(
+            model_name=model_name,
+            source_file=source.name,
+            source_sha256=source_sha,
+            flavor=checkpoint.flavor,
+            rvc_version=checkpoint.version,
+            f0=checkpoint.f0,
+            config=checkpoint.config,
+            raw_config=checkpoint.raw_config,
+            speaker_count=checkpoint.speaker_count,
+            feature_dim=checkpoint.feature_dim,
+            dtype=dtype,
+            weights_file=weights_file,
+            tensors=[{**row, "layout": layouts[row["key"]]} for row in rows],
+            dropped=[{"key": d.source_key, "why": d.why} for d in dropped],
+        )
+
+    weights_path, manifest_path = write_weights_and_manifest(
+        Path(out_dir), model_name, {key: t.array for key, t in converted.items()}, manifest_for, reporter
+    )
+    return ExportResult(weights_path, manifest_path, len(converted), len(dropped))

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: install everything, then run the main job or the whole test suite.
+#   bash scripts/bootstrap.sh demo   # set up, then `rvc-ios parity` on the embedded full-size demo voice
+#   bash scripts/bootstrap.sh test   # set up, then pytest (default + full-size set) and swift build/test
+set -euo pipefail
+
+mode="${1:-}"
+case "$mode" in
+  demo|test|setup) ;;
+  *) echo "usage: bash scripts/bootstrap.sh demo|test|setup" >&2; exit 2 ;;
+esac
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+venv="$repo/.venv"
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# --- Debian packages: OpenBLAS for the MLX reference (loaded before mlx) and for the Swift package. ---------
+need_apt=()
+for pkg in libopenblas-dev libopenblas0-pthread; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  say "apt-get install ${need_apt[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- Python environment. torch==2.13.0 exactly: its CPU wheel is on these machines. ------------------------
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating $venv"
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.rvc-ios-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "pip install -e .[test] (torch==2.13.0 CPU, mlx, ...)"
+  "$venv/bin/pip" install -q -e ".[test]"
+  # The upstream RVC-Project code is the ground truth in tests and builds the demo voices. Its own
+  # dependency list is the whole training UI, so it is installed without dependencies.
+  "$venv/bin/pip" install -q --no-deps "rvc==0.3.5"
+  touch "$stamp"
+fi
+export PATH="$venv/bin:$PATH"
+
+# --- Swift package. -----------------------------------------------------------------------------------------
+build_swift() {
+  if [ -f Demos/Package.swift ]; then
+    say "swift build (Demos, release)"
+    (cd Demos && swift build -c release 2>&1 | tail -n 3)
+  fi
+}
+
+case "$mode" in
+  setup)
+    build_swift
+    ;;
+  demo)
+    build_swift
+    if rvc-ios parity --help >/dev/null 2>&1; then
+      say "rvc-ios parity (embedded full-size demo voice)"
+      rvc-ios parity
+    else
+      say "rvc-ios demo-model + export + inspect (embedded full-size demo voice)"
+      rvc-ios demo-model --preset v2-40k --name Demo --output-dir assets/weights
+      rvc-ios inspect assets/weights/Demo.pth
+      rvc-ios export --model-name Demo --models-dir assets/weights --output-dir Assets
+    fi
+    ;;
+  test)
+    say "pytest (default set)"
+    python -m pytest
+    say "pytest -m slow (full-size voices)"
+    python -m pytest -m slow || [ $? -eq 5 ]
+    if [ -f Demos/Package.swift ]; then
+      say "swift build + swift test (Demos)"
+      (cd Demos && swift build && swift test)
+    fi
+    ;;
+esac
