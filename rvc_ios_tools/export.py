@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+import concurrent.futures
 import contextlib
 from typing import Callable, Iterator
 
@@ -105,10 +106,12 @@ def write_weights_and_manifest(
     weights_path = out_dir / f"{model_name}.safetensors"
     manifest_path = out_dir / f"{model_name}.manifest.json"
     with reporter.step("checksumming tensors"):
+        keys = sorted(arrays)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            checksums = list(pool.map(lambda key: sha256_tensor(arrays[key]), keys))
         rows = [
-            {"key": key, "shape": list(arrays[key].shape), "dtype": str(arrays[key].dtype),
-             "sha256": sha256_tensor(arrays[key])}
-            for key in sorted(arrays)
+            {"key": key, "shape": list(arrays[key].shape), "dtype": str(arrays[key].dtype), "sha256": sha}
+            for key, sha in zip(keys, checksums)
         ]
     manifest = manifest_for(rows, weights_path.name)
     with reporter.step(f"writing {weights_path}"):
@@ -126,12 +129,14 @@ def export_voice(
     reporter = reporter or StepReporter(enabled=False)
     if dtype not in ("float32", "float16"):
         raise RvcIosError(f"--dtype must be float32 or float16, not {dtype!r}.")
-    with reporter.step(f"loading {source.name}"):
-        checkpoint = load_voice(source)
-    with reporter.step("folding weight norm and converting to channels-last"):
-        converted, dropped = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype)
-    with reporter.step(f"checksumming {source.name}"):
-        source_sha = sha256_file(source)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        # hashlib releases the GIL: the source checksum runs beside loading and converting.
+        source_sha_future = pool.submit(sha256_file, source)
+        with reporter.step(f"loading {source.name}"):
+            checkpoint = load_voice(source)
+        with reporter.step("folding weight norm and converting to channels-last"):
+            converted, dropped = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype)
+        source_sha = source_sha_future.result()
     layouts = {key: tensor.layout for key, tensor in converted.items()}
 
     def manifest_for(rows: list[dict], weights_file: str) -> dict:

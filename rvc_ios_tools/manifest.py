@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ FORMAT_VERSION = 1
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
+@functools.lru_cache(maxsize=None)
 def load_schema(name: str) -> dict[str, Any]:
     """A schema from the repository's `schemas/` folder (also packaged as data under `rvc_ios_tools/schemas`)."""
     for folder in (SCHEMA_DIR, Path(__file__).resolve().parent / "schemas"):
@@ -24,9 +26,13 @@ def load_schema(name: str) -> dict[str, Any]:
     raise FileNotFoundError(f"schema {name} not found next to the package")
 
 
+@functools.lru_cache(maxsize=None)
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
 def validate(document: dict[str, Any], schema_name: str) -> None:
-    schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(schema_name)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
