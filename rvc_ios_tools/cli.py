@@ -165,5 +165,86 @@ def demo_model(
     typer.echo(f"wrote {path}")
 
 
+golden_app = typer.Typer(
+    help="Golden sets (every input, noise draw and intermediate of one reference run) and the diff against them.",
+    no_args_is_help=True,
+)
+app.add_typer(golden_app, name="golden")
+
+
+@golden_app.command("generate")
+@user_errors
+def golden_generate(
+    assets: Path = typer.Option(Path("Assets"), "--assets", help="Folder with NAME.safetensors + NAME.manifest.json (from `rvc-ios export`)."),
+    model_name: str = typer.Option(..., "--model-name", help="Exported model to run."),
+    output: Path = typer.Option(..., "--output", help="Golden set folder to write (golden.safetensors + index.json)."),
+    inputs: Optional[Path] = typer.Option(
+        None, "--inputs", help="Inputs file (.safetensors/.npz with phone, phone_lengths, pitch, pitchf, sid). "
+        "Default: synthesised from --seed."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs and for every noise draw."),
+    seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs (100 frames per second)."),
+) -> None:
+    """Run the MLX reference on an exported voice and write its golden set.
+
+    Every random draw of upstream inference (noise.z_p, noise.nsf, noise.nsf_phase) is stored as an input, so a
+    port fed the same file must reproduce every stage to about 110 dB SNR.
+    """
+    from .generate import generate_voice_golden
+
+    golden = generate_voice_golden(assets, model_name, output, inputs_file=inputs, seed=seed, seconds=seconds)
+    typer.echo(f"wrote {output} ({len(golden.tensors)} tensors, {len(golden.stage_table.stages)} stages)")
+
+
+@golden_app.command("diff")
+def golden_diff(
+    golden: Path = typer.Argument(..., help="Golden set folder."),
+    candidate: Path = typer.Argument(..., help="Candidate .safetensors (any subset of the golden names; layouts "
+                                     "declared as `layout.<name>` metadata)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON (schemas/parity-report.schema.json)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Folder for one PNG per failing stage (golden vs candidate, difference)."),
+) -> None:
+    """Compare a candidate stage by stage; name the first divergent stage and known port-bug signatures.
+
+    Exit code 0: every stage passes its tolerance; 1: a stage diverges; 2: bad input.
+    """
+    from .diff import run_diff_command
+
+    raise typer.Exit(run_diff_command(golden, candidate, json_out, plot))
+
+
+@app.command()
+@user_errors
+def parity(
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Your voice (in --models-dir). Default: the embedded full-size demo voice."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where voices live (default: $RVC_MODELS_DIR, else ./assets/weights)."),
+    work_dir: Path = typer.Option(Path("parity-out"), "--work-dir", help="Where exports, goldens, Swift outputs and reports go."),
+    demos_dir: Optional[Path] = typer.Option(None, "--demos-dir", help="The Swift package (default: Demos/ of this repository)."),
+    seconds: float = typer.Option(2.0, "--seconds", help="Seconds of synthesised audio."),
+    seed: int = typer.Option(0, "--seed", help="Seed for inputs and noise."),
+) -> None:
+    """The one-command proof: export, golden set, build Swift, run RVCNativeMac chained and teacher-forced, diff.
+
+    Prints the per-stage table for each mode; exit 0 only if every stage of both modes passes (>= 80 dB).
+    """
+    from .export import models_dir as resolve_models_dir
+    from .parity import REPO_ROOT, run_parity
+
+    outcomes = run_parity(
+        model_name=model_name,
+        models_dir=resolve_models_dir(models_dir),
+        work_dir=work_dir,
+        demos_dir=demos_dir or REPO_ROOT / "Demos",
+        seconds=seconds,
+        seed=seed,
+    )
+    for outcome in outcomes:
+        typer.echo(f"\n## Swift RVCNativeMac vs MLX reference: {outcome.mode}\n")
+        typer.echo(outcome.table)
+        verdict = "PASS" if outcome.passed else f"FAIL (first divergent stage: {outcome.first_divergent_stage})"
+        typer.echo(f"\n{outcome.mode}: {verdict}; lowest SNR {outcome.min_snr_db:.1f} dB; report {outcome.report_path}")
+    raise typer.Exit(0 if all(o.passed for o in outcomes) else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -103,3 +103,46 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 def dumps(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
+
+
+def load_exported(assets_dir: Path, model_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read `NAME.manifest.json` + `NAME.safetensors` and check that they describe each other exactly.
+
+    Every tensor's key, shape, dtype and sha256 must match its manifest row, with no key on one side only.
+    """
+    import safetensors.numpy
+
+    from .files import sha256_tensor
+
+    assets_dir = Path(assets_dir)
+    manifest_path = assets_dir / f"{model_name}.manifest.json"
+    if not manifest_path.is_file():
+        found = sorted(p.name[: -len(".manifest.json")] for p in assets_dir.glob("*.manifest.json"))
+        raise ManifestError(
+            f"No exported model {model_name!r} in {assets_dir} (no {manifest_path.name}). Exported models there: "
+            f"{', '.join(found) or 'none'}. Run `rvc-ios export --model-name {model_name} --output-dir {assets_dir}`."
+        )
+    document = read_manifest(manifest_path)
+    weights_path = assets_dir / document["weights_file"]
+    try:
+        tensors = safetensors.numpy.load_file(str(weights_path))
+    except (OSError, ValueError, RuntimeError, safetensors.SafetensorError) as exc:
+        raise ManifestError(f"{weights_path} is missing or not a readable safetensors file ({exc}). Export again.") from None
+    rows = {row["key"]: row for row in document["tensors"]}
+    only_file = sorted(set(tensors) - set(rows))
+    only_manifest = sorted(set(rows) - set(tensors))
+    if only_file or only_manifest:
+        raise ManifestError(
+            f"{weights_path.name} and {manifest_path.name} disagree: keys only in the weights file "
+            f"{only_file[:5]}, keys only in the manifest {only_manifest[:5]}. Export again."
+        )
+    for key, row in rows.items():
+        array = tensors[key]
+        if list(array.shape) != row["shape"] or str(array.dtype) != row["dtype"]:
+            raise ManifestError(
+                f"`{key}` is {str(array.dtype)} {list(array.shape)} in {weights_path.name} but the manifest says "
+                f"{row['dtype']} {row['shape']}. Export again."
+            )
+        if sha256_tensor(array) != row["sha256"]:
+            raise ManifestError(f"`{key}` in {weights_path.name} fails its manifest checksum: the file is damaged. Export again.")
+    return document, tensors
