@@ -132,7 +132,7 @@ def export(
         from .rmvpe_convert import export_rmvpe
 
         typer.echo(f"Exporting RMVPE {rmvpe} -> {output_dir}/", err=True)
-        weights_path, manifest_path = export_rmvpe(rmvpe, output_dir, dtype)
+        weights_path, manifest_path = export_rmvpe(rmvpe, output_dir, dtype, reporter)
         typer.echo(f"wrote {weights_path} and {manifest_path}")
 
 
@@ -145,6 +145,7 @@ def demo_model(
     seed: int = typer.Option(0, "--seed", help="Seed for every parameter."),
     flavor: str = typer.Option("rvc-webui", "--flavor", help="File format: rvc-webui or applio."),
     list_presets: bool = typer.Option(False, "--list", help="List presets and exit."),
+    rmvpe: bool = typer.Option(False, "--rmvpe", help="Write a seeded RMVPE pitch model (rmvpe.pt format) instead."),
 ) -> None:
     """Write a deterministic demo voice in the real upstream (or Applio) format, from upstream's model code.
 
@@ -156,6 +157,12 @@ def demo_model(
     if list_presets:
         for key, spec in sorted(PRESETS.items()):
             typer.echo(f"{key:<20} {spec.version} {spec.sample_rate_tag} f0={int(spec.f0)}")
+        return
+    if rmvpe:
+        from .rmvpe_demo import write_demo_rmvpe
+
+        path = write_demo_rmvpe(Path(output_dir) / f"{name or 'rmvpe'}.pt", seed=seed)
+        typer.echo(f"wrote {path}")
         return
     path = Path(output_dir) / f"{name or 'demo-' + preset}.pth"
     with_progress = sys.stderr.isatty()
@@ -183,16 +190,29 @@ def golden_generate(
         "Default: synthesised from --seed."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs and for every noise draw."),
-    seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs (100 frames per second)."),
+    seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs (voice: 100 frames per second)."),
+    kind: str = typer.Option("voice", "--kind", help="voice (synthesizer) or rmvpe (pitch model exported with --rmvpe)."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="rmvpe: a 16 kHz mono 16-bit WAV (default: a test signal from --seed)."),
+    pad_mode: str = typer.Option("reflect", "--pad-mode", help="rmvpe: frame padding to a multiple of 32: reflect "
+                                 "(RVC WebUI, Applio) or constant (the rvc 0.3.5 package)."),
 ) -> None:
-    """Run the MLX reference on an exported voice and write its golden set.
+    """Run the MLX reference on exported weights and write its golden set.
 
-    Every random draw of upstream inference (noise.z_p, noise.nsf, noise.nsf_phase) is stored as an input, so a
-    port fed the same file must reproduce every stage to about 110 dB SNR.
+    Voice: every random draw of upstream inference (noise.z_p, noise.nsf, noise.nsf_phase) is stored as an input,
+    so a port fed the same file must reproduce every stage to about 110 dB SNR. RMVPE: audio, log-mel, every
+    U-Net stage, GRU, salience and f0.
     """
-    from .generate import generate_voice_golden
+    from .generate import generate_rmvpe_golden, generate_voice_golden
 
-    golden = generate_voice_golden(assets, model_name, output, inputs_file=inputs, seed=seed, seconds=seconds)
+    if kind == "voice":
+        golden = generate_voice_golden(assets, model_name, output, inputs_file=inputs, seed=seed, seconds=seconds)
+    elif kind == "rmvpe":
+        if pad_mode not in ("reflect", "constant"):
+            raise RvcIosError(f"--pad-mode must be reflect or constant, not {pad_mode!r}.")
+        golden = generate_rmvpe_golden(assets, model_name, output, audio_file=audio, seed=seed, seconds=seconds,
+                                       pad_mode=pad_mode)
+    else:
+        raise RvcIosError(f"--kind must be voice or rmvpe, not {kind!r}.")
     typer.echo(f"wrote {output} ({len(golden.tensors)} tensors, {len(golden.stage_table.stages)} stages)")
 
 

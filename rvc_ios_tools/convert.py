@@ -66,6 +66,13 @@ MODULE_KINDS: dict[str, dict[str, ParamLayout | None]] = {
         "emb_rel_k": ParamLayout("emb_rel_k", "HMD", _same),
         "emb_rel_v": ParamLayout("emb_rel_v", "HMD", _same),
     },
+    # torch.nn.GRU(bidirectional=True), one layer: PyTorch's gate order (r, z, n) is kept as stored; the
+    # manifest says so (`gru_gate_order: "rzn"`).
+    "bidirectional_gru": {
+        f"{param}_l0{suffix}": ParamLayout(f"{direction}.{param}", "OI" if param.startswith("weight") else "O", _same)
+        for suffix, direction in (("", "forward"), ("_reverse", "reverse"))
+        for param in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    },
     "batch_norm": {
         "weight": ParamLayout("weight", "C", _same),
         "bias": ParamLayout("bias", "C", _same),

@@ -284,8 +284,15 @@ def voice_stage_table(config_like: Any, *, min_snr_db: float = VOICE_MIN_SNR_DB)
 
 
 # A kind name -> a function from that model's config to its stage table.
+def _rmvpe_stage_table(config_like: Any) -> StageTable:
+    from .rmvpe_inference import rmvpe_stage_table  # imports mlx: only when an RMVPE table is asked for
+
+    return rmvpe_stage_table(config_like)
+
+
 STAGE_TABLE_BUILDERS: dict[str, Callable[[Any], StageTable]] = {
     "voice": voice_stage_table,
+    "rmvpe": _rmvpe_stage_table,
 }
 
 

@@ -1,0 +1,249 @@
+"""RMVPE pitch network (upstream `rvc.lib.rmvpe.E2E(4, 1, (2, 2))`) in MLX.
+
+Class names, argument names and the order of operations follow upstream so the two files can be read side
+by side. Tensors are channels-last (MLX): upstream's NCHW image `(B, C, T, 128)` is `(B, T, 128, C)` here,
+with H = time frames and W = mel bins as upstream. Upstream's numbered `nn.Sequential`/`nn.ModuleList`
+children get names (`conv1`, `bn1`, `layer_0` ...); `rmvpe_convert.RMVPE_RULES` maps one to the other.
+"""
+
+from __future__ import annotations
+
+from .. import blas  # noqa: F401  (loads OpenBLAS before mlx binds its BLAS)
+
+import mlx.core as mx
+import mlx.nn as nn
+
+# Upstream's BatchNorm2d(momentum=0.01) keeps PyTorch's default eps.
+BATCH_NORM_EPS = 1e-5
+N_MELS = 128
+N_CLASS = 360
+
+
+def batch_norm(channels: int) -> nn.BatchNorm:
+    return nn.BatchNorm(channels, eps=BATCH_NORM_EPS, momentum=0.01)
+
+
+class ConvBlockRes(nn.Module):
+    """Two 3x3 conv + BatchNorm + ReLU, plus the input (through a 1x1 conv with bias, no BatchNorm, when the
+    channel count changes)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=1, padding=1, bias=False)
+        self.bn1 = batch_norm(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
+        self.bn2 = batch_norm(out_channels)
+        self.has_shortcut = in_channels != out_channels
+        if self.has_shortcut:
+            self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        y = nn.relu(self.bn1(self.conv1(x)))
+        y = nn.relu(self.bn2(self.conv2(y)))
+        return y + (self.shortcut(x) if self.has_shortcut else x)
+
+
+class ResEncoderBlock(nn.Module):
+    """`n_blocks` ConvBlockRes; with a kernel size, also returns the average-pooled result."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, n_blocks: int = 1):
+        super().__init__()
+        self.n_blocks = n_blocks
+        for i in range(n_blocks):
+            setattr(self, f"conv_{i}", ConvBlockRes(in_channels if i == 0 else out_channels, out_channels))
+        self.kernel_size = kernel_size
+        if kernel_size is not None:
+            self.pool = nn.AvgPool2d(kernel_size=kernel_size, stride=kernel_size)
+
+    def __call__(self, x: mx.array):
+        for i in range(self.n_blocks):
+            x = getattr(self, f"conv_{i}")(x)
+        if self.kernel_size is not None:
+            return x, self.pool(x)
+        return x
+
+
+class Encoder(nn.Module):
+    """Input BatchNorm, then `n_encoders` blocks that double the channels and halve time and mel bins.
+    Returns the last pooled tensor and each block's pre-pool output (the U-Net skips)."""
+
+    def __init__(self, in_channels, in_size, n_encoders, kernel_size, n_blocks, out_channels=16):
+        super().__init__()
+        self.n_encoders = n_encoders
+        self.bn = batch_norm(in_channels)
+        for i in range(n_encoders):
+            setattr(self, f"layer_{i}", ResEncoderBlock(in_channels, out_channels, kernel_size, n_blocks))
+            in_channels = out_channels
+            out_channels *= 2
+            in_size //= 2
+        self.out_size = in_size
+        self.out_channel = out_channels
+
+    def __call__(self, x: mx.array):
+        concat_tensors = []
+        x = self.bn(x)
+        for i in range(self.n_encoders):
+            t, x = getattr(self, f"layer_{i}")(x)
+            concat_tensors.append(t)
+        return x, concat_tensors
+
+
+class Intermediate(nn.Module):
+    def __init__(self, in_channels, out_channels, n_inters, n_blocks):
+        super().__init__()
+        self.n_inters = n_inters
+        for i in range(n_inters):
+            setattr(self, f"layer_{i}", ResEncoderBlock(in_channels if i == 0 else out_channels, out_channels, None, n_blocks))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        for i in range(self.n_inters):
+            x = getattr(self, f"layer_{i}")(x)
+        return x
+
+
+class ResDecoderBlock(nn.Module):
+    """Transposed 3x3 conv (doubling time and mel bins) + BatchNorm + ReLU, concatenation with the skip
+    (upsampled tensor first, as upstream's `torch.cat((x, concat_tensor), dim=1)`), then ConvBlockRes."""
+
+    def __init__(self, in_channels, out_channels, stride, n_blocks=1):
+        super().__init__()
+        output_padding = (0, 1) if tuple(stride) == (1, 2) else (1, 1)
+        self.n_blocks = n_blocks
+        self.conv1 = nn.ConvTranspose2d(
+            in_channels, out_channels, 3, stride=stride, padding=1, output_padding=output_padding, bias=False
+        )
+        self.bn1 = batch_norm(out_channels)
+        for i in range(n_blocks):
+            setattr(self, f"conv2_{i}", ConvBlockRes(out_channels * 2 if i == 0 else out_channels, out_channels))
+
+    def __call__(self, x: mx.array, concat_tensor: mx.array) -> mx.array:
+        x = nn.relu(self.bn1(self.conv1(x)))
+        x = mx.concatenate([x, concat_tensor], axis=-1)
+        for i in range(self.n_blocks):
+            x = getattr(self, f"conv2_{i}")(x)
+        return x
+
+
+class Decoder(nn.Module):
+    def __init__(self, in_channels, n_decoders, stride, n_blocks):
+        super().__init__()
+        self.n_decoders = n_decoders
+        for i in range(n_decoders):
+            out_channels = in_channels // 2
+            setattr(self, f"layer_{i}", ResDecoderBlock(in_channels, out_channels, stride, n_blocks))
+            in_channels = out_channels
+
+    def __call__(self, x: mx.array, concat_tensors: list[mx.array]) -> mx.array:
+        for i in range(self.n_decoders):
+            x = getattr(self, f"layer_{i}")(x, concat_tensors[-1 - i])
+        return x
+
+
+class DeepUnet(nn.Module):
+    def __init__(self, kernel_size, n_blocks, en_de_layers=5, inter_layers=4, in_channels=1, en_out_channels=16):
+        super().__init__()
+        self.encoder = Encoder(in_channels, N_MELS, en_de_layers, kernel_size, n_blocks, en_out_channels)
+        self.intermediate = Intermediate(
+            self.encoder.out_channel // 2, self.encoder.out_channel, inter_layers, n_blocks
+        )
+        self.decoder = Decoder(self.encoder.out_channel, en_de_layers, kernel_size, n_blocks)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x, concat_tensors = self.encoder(x)
+        x = self.intermediate(x)
+        return self.decoder(x, concat_tensors)
+
+
+class GRU(nn.Module):
+    """One direction of one layer of `torch.nn.GRU`, PyTorch's formula and gate order (r, z, n):
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+        z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))     <- b_hn is inside the reset gate
+        h = (1 - z) * n + z * h
+
+    `reverse` runs the sequence back to front (PyTorch's `_reverse` weights); outputs keep input order.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, reverse: bool = False):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.is_reverse = reverse
+        self.weight_ih = mx.zeros((3 * hidden_size, input_size))
+        self.weight_hh = mx.zeros((3 * hidden_size, hidden_size))
+        self.bias_ih = mx.zeros((3 * hidden_size,))
+        self.bias_hh = mx.zeros((3 * hidden_size,))
+
+    def step(self, input_gates: mx.array, h: mx.array) -> mx.array:
+        """One time step from the precomputed `W_i x + b_i` (B, 3H) and the previous hidden state (B, H)."""
+        hidden_gates = h @ self.weight_hh.T + self.bias_hh
+        x_r, x_z, x_n = mx.split(input_gates, 3, axis=-1)
+        h_r, h_z, h_n = mx.split(hidden_gates, 3, axis=-1)
+        r = mx.sigmoid(x_r + h_r)
+        z = mx.sigmoid(x_z + h_z)
+        n = mx.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, input_size) -> (B, T, hidden_size), starting from h = 0 as upstream."""
+        input_gates = x @ self.weight_ih.T + self.bias_ih
+        h = mx.zeros((x.shape[0], self.hidden_size), dtype=x.dtype)
+        steps = range(x.shape[1] - 1, -1, -1) if self.is_reverse else range(x.shape[1])
+        outputs = [None] * x.shape[1]
+        for t in steps:
+            h = self.step(input_gates[:, t], h)
+            outputs[t] = h
+        return mx.stack(outputs, axis=1)
+
+
+class BiGRU(nn.Module):
+    """Upstream's BiGRU: one bidirectional batch-first GRU layer; forward and reverse outputs concatenated."""
+
+    def __init__(self, input_features: int, hidden_features: int):
+        super().__init__()
+        self.forward = GRU(input_features, hidden_features)
+        self.reverse = GRU(input_features, hidden_features, reverse=True)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return mx.concatenate([self.forward(x), self.reverse(x)], axis=-1)
+
+
+class SalienceHead(nn.Module):
+    """Upstream `E2E.fc`: BiGRU(3*128 -> 2x256), Linear(512 -> 360), Dropout (identity at inference), Sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = BiGRU(3 * N_MELS, 256)
+        self.linear = nn.Linear(512, N_CLASS)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return mx.sigmoid(self.linear(self.gru(x)))
+
+
+class E2E(nn.Module):
+    """Log-mel (B, 128, T) -> pitch salience (B, T, 360); T must be a multiple of 32 (5 poolings)."""
+
+    def __init__(self, n_blocks=4, n_gru=1, kernel_size=(2, 2), en_de_layers=5, inter_layers=4, in_channels=1,
+                 en_out_channels=16):
+        super().__init__()
+        if n_gru != 1:
+            # rmvpe.pt is E2E(4, 1, (2, 2)); upstream's GRU-less branch does not even construct.
+            raise ValueError(f"only the one-layer BiGRU head of rmvpe.pt is implemented, not n_gru={n_gru}")
+        self.unet = DeepUnet(kernel_size, n_blocks, en_de_layers, inter_layers, in_channels, en_out_channels)
+        self.cnn = nn.Conv2d(en_out_channels, 3, 3, padding=1)
+        self.fc = SalienceHead()
+
+    @staticmethod
+    def mel_to_image(mel: mx.array) -> mx.array:
+        """(B, 128, T) -> (B, T, 128, 1): upstream's `mel.transpose(-1, -2).unsqueeze(1)`, channels-last."""
+        return mel.transpose(0, 2, 1)[..., None]
+
+    @staticmethod
+    def flatten_cnn(x: mx.array) -> mx.array:
+        """(B, T, 128, 3) -> (B, T, 384) channel-major, as upstream's `.transpose(1, 2).flatten(-2)` on NCHW:
+        feature index = channel * 128 + mel bin."""
+        return x.transpose(0, 1, 3, 2).reshape(x.shape[0], x.shape[1], -1)
+
+    def __call__(self, mel: mx.array) -> mx.array:
+        x = self.cnn(self.unet(self.mel_to_image(mel)))
+        return self.fc(self.flatten_cnn(x))

@@ -1,0 +1,261 @@
+"""rmvpe.pt (upstream `E2E(4, 1, (2, 2))` state dict) -> Swift-ready safetensors + manifest (`kind: "rmvpe"`).
+
+The conversion knowledge is `RMVPE_RULES`, read by `convert.convert_state_dict` like the voice table:
+upstream module path -> exported key, module kind (which fixes the parameter names and layouts).
+
+| upstream (PyTorch) | exported key | layout |
+|---|---|---|
+| `unet.encoder.bn.*` (BatchNorm2d of the 1-channel input) | `unet.encoder.bn.*` | `C` |
+| `unet.encoder.layers.L.conv.B.conv.{0,3}.weight` (Conv2d 3x3, no bias) | `unet.encoder.layer_L.conv_B.{conv1,conv2}.weight` | `OHWI` |
+| `unet.encoder.layers.L.conv.B.conv.{1,4}.*` (BatchNorm2d) | `unet.encoder.layer_L.conv_B.{bn1,bn2}.*` | `C` |
+| `unet.encoder.layers.L.conv.B.shortcut.{weight,bias}` (Conv2d 1x1) | `unet.encoder.layer_L.conv_B.shortcut.*` | `OHWI` / `O` |
+| `unet.intermediate.layers.L.conv.B.*` | `unet.intermediate.layer_L.conv_B.*` (as above) | |
+| `unet.decoder.layers.L.conv1.0.weight` (ConvTranspose2d 3x3 stride 2) | `unet.decoder.layer_L.conv1.weight` | `OHWI` (from `IOHW`) |
+| `unet.decoder.layers.L.conv1.1.*` (BatchNorm2d) | `unet.decoder.layer_L.bn1.*` | `C` |
+| `unet.decoder.layers.L.conv2.B.*` (ConvBlockRes) | `unet.decoder.layer_L.conv2_B.*` (as above) | |
+| `cnn.{weight,bias}` (Conv2d 16 -> 3) | same | `OHWI` / `O` |
+| `fc.0.gru.{weight_ih,weight_hh,bias_ih,bias_hh}_l0` | `fc.gru.forward.{weight_ih,weight_hh,bias_ih,bias_hh}` | `OI` / `O` |
+| `fc.0.gru.*_l0_reverse` | `fc.gru.reverse.*` | `OI` / `O` |
+| `fc.1.{weight,bias}` (Linear 512 -> 360) | `fc.linear.*` | `OI` / `O` |
+| `*.num_batches_tracked` | dropped (a training counter) | |
+
+BatchNorm tensors keep PyTorch's names (`weight`, `bias`, `running_mean`, `running_var`). GRU matrices keep
+PyTorch's row order: three blocks of 256 rows for the reset, update and new gates (`gru_gate_order: "rzn"`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import __version__
+from . import manifest as manifest_io
+from .checkpoint import load_pickle_safely
+from .convert import ConvertedTensor, DroppedTensor, Rule, convert_state_dict
+from .errors import ConfigMismatchError, CorruptFileError, MissingKeyError, RvcIosError, UnknownKeyError
+from .export import StepReporter, write_weights_and_manifest
+from .files import sha256_file
+
+# torch.nn.GRU(num_layers=1, bidirectional=True) names its tensors `<param>_l0` and `<param>_l0_reverse`.
+
+
+def conv_block_res_rules(source: str, target: str) -> tuple[Rule, ...]:
+    """Upstream ConvBlockRes: `conv` is Sequential(Conv2d, BN, ReLU, Conv2d, BN, ReLU), so its weighted
+    children are 0, 1, 3, 4; `shortcut` (1x1 conv with bias, no BN) exists only when channels change."""
+    return (
+        Rule(source + r"\.conv\.0", target + ".conv1", "conv2d"),
+        Rule(source + r"\.conv\.1", target + ".bn1", "batch_norm"),
+        Rule(source + r"\.conv\.3", target + ".conv2", "conv2d"),
+        Rule(source + r"\.conv\.4", target + ".bn2", "batch_norm"),
+        Rule(source + r"\.shortcut", target + ".shortcut", "conv2d"),
+    )
+
+
+RMVPE_RULES: tuple[Rule, ...] = (
+    Rule(r"unet\.encoder\.bn", "unet.encoder.bn", "batch_norm"),
+    *conv_block_res_rules(r"unet\.(encoder|intermediate)\.layers\.(\d+)\.conv\.(\d+)", "unet.{0}.layer_{1}.conv_{2}"),
+    Rule(r"unet\.decoder\.layers\.(\d+)\.conv1\.0", "unet.decoder.layer_{0}.conv1", "conv_transpose2d"),
+    Rule(r"unet\.decoder\.layers\.(\d+)\.conv1\.1", "unet.decoder.layer_{0}.bn1", "batch_norm"),
+    *conv_block_res_rules(r"unet\.decoder\.layers\.(\d+)\.conv2\.(\d+)", "unet.decoder.layer_{0}.conv2_{1}"),
+    Rule(r"cnn", "cnn", "conv2d"),
+    Rule(r"fc\.0\.gru", "fc.gru", "bidirectional_gru"),
+    Rule(r"fc\.1", "fc.linear", "linear"),
+)
+
+# rmvpe.pt is upstream `E2E(n_blocks=4, n_gru=1, kernel_size=(2, 2))` with the defaults below.
+ARCHITECTURE = {
+    "n_blocks": 4,
+    "n_gru": 1,
+    "kernel_size": [2, 2],
+    "en_de_layers": 5,
+    "inter_layers": 4,
+    "in_channels": 1,
+    "en_out_channels": 16,
+    "gru_hidden_size": 256,
+    "n_mels": 128,
+    "n_class": 360,
+    "batch_norm_eps": 1e-5,
+}
+
+
+def upstream_rmvpe_shapes() -> dict[str, tuple[int, ...]]:
+    """Every tensor of upstream `E2E(4, 1, (2, 2)).state_dict()`, with its PyTorch shape."""
+    a = ARCHITECTURE
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def batch_norm(prefix: str, channels: int) -> None:
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{name}"] = (channels,)
+        shapes[f"{prefix}.num_batches_tracked"] = ()
+
+    def conv_block_res(prefix: str, c_in: int, c_out: int) -> None:
+        shapes[f"{prefix}.conv.0.weight"] = (c_out, c_in, 3, 3)
+        batch_norm(f"{prefix}.conv.1", c_out)
+        shapes[f"{prefix}.conv.3.weight"] = (c_out, c_out, 3, 3)
+        batch_norm(f"{prefix}.conv.4", c_out)
+        if c_in != c_out:
+            shapes[f"{prefix}.shortcut.weight"] = (c_out, c_in, 1, 1)
+            shapes[f"{prefix}.shortcut.bias"] = (c_out,)
+
+    def res_blocks(prefix: str, c_in: int, c_out: int) -> None:
+        for b in range(a["n_blocks"]):
+            conv_block_res(f"{prefix}.{b}", c_in if b == 0 else c_out, c_out)
+
+    batch_norm("unet.encoder.bn", a["in_channels"])
+    c_in, c_out = a["in_channels"], a["en_out_channels"]
+    for layer in range(a["en_de_layers"]):
+        res_blocks(f"unet.encoder.layers.{layer}.conv", c_in, c_out)
+        c_in, c_out = c_out, c_out * 2
+    # The encoder's `out_channel` is one doubling past its last block (512 for rmvpe.pt).
+    for layer in range(a["inter_layers"]):
+        res_blocks(f"unet.intermediate.layers.{layer}.conv", c_in if layer == 0 else c_out, c_out)
+    c_in = c_out
+    for layer in range(a["en_de_layers"]):
+        c_out = c_in // 2
+        shapes[f"unet.decoder.layers.{layer}.conv1.0.weight"] = (c_in, c_out, 3, 3)  # ConvTranspose2d: (I, O, H, W)
+        batch_norm(f"unet.decoder.layers.{layer}.conv1.1", c_out)
+        res_blocks(f"unet.decoder.layers.{layer}.conv2", 2 * c_out, c_out)
+        c_in = c_out
+    shapes["cnn.weight"] = (3, a["en_out_channels"], 3, 3)
+    shapes["cnn.bias"] = (3,)
+    gru_in, hidden = 3 * a["n_mels"], a["gru_hidden_size"]
+    for suffix in ("", "_reverse"):
+        shapes[f"fc.0.gru.weight_ih_l0{suffix}"] = (3 * hidden, gru_in)
+        shapes[f"fc.0.gru.weight_hh_l0{suffix}"] = (3 * hidden, hidden)
+        shapes[f"fc.0.gru.bias_ih_l0{suffix}"] = (3 * hidden,)
+        shapes[f"fc.0.gru.bias_hh_l0{suffix}"] = (3 * hidden,)
+    shapes["fc.1.weight"] = (a["n_class"], 2 * hidden)
+    shapes["fc.1.bias"] = (a["n_class"],)
+    return shapes
+
+
+def state_dict_to_numpy(state_dict: Mapping[str, Any], source_name: str) -> dict[str, np.ndarray]:
+    """torch tensors (bfloat16 included) or numpy arrays -> numpy arrays."""
+    import torch
+
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in state_dict.items():
+        if isinstance(value, np.ndarray):
+            arrays[str(key)] = value
+        elif isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu()
+            arrays[str(key)] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+        else:
+            raise CorruptFileError(f"{source_name}: `{key}` is a {type(value).__name__}, not a tensor.")
+    return arrays
+
+
+def check_rmvpe_state_dict(state_dict: Mapping[str, np.ndarray], source_name: str) -> None:
+    """Every tensor of `E2E(4, 1, (2, 2))` present with its shape, and nothing else."""
+    expected = upstream_rmvpe_shapes()
+    for key in state_dict:
+        if key not in expected:
+            raise UnknownKeyError(
+                f"{source_name}: `{key}` is not a tensor of RMVPE's E2E(4, 1, (2, 2)) network. This file is not "
+                "the rmvpe.pt that RVC WebUI and Applio use; if it is a variant, report the key."
+            )
+    for key, shape in expected.items():
+        if key not in state_dict:
+            raise MissingKeyError(
+                f"{source_name}: `{key}` (shape {shape}) is missing. The file is incomplete: download rmvpe.pt again."
+            )
+        if tuple(state_dict[key].shape) != shape:
+            raise ConfigMismatchError(
+                f"{source_name}: `{key}` has shape {tuple(state_dict[key].shape)}, but RMVPE's E2E(4, 1, (2, 2)) "
+                f"needs {shape}. This is a different network from the rmvpe.pt RVC uses."
+            )
+
+
+def convert_rmvpe_state_dict(
+    state_dict: Mapping[str, Any], dtype: str = "float32", source_name: str = "rmvpe state dict"
+) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
+    """Upstream E2E state dict -> exported key -> channels-last tensor, plus the tensors dropped by name."""
+    arrays = state_dict_to_numpy(state_dict, source_name)
+    check_rmvpe_state_dict(arrays, source_name)
+    return convert_state_dict(arrays, RMVPE_RULES, dtype)
+
+
+def convert_rmvpe(state_dict: Mapping[str, Any], dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Exported key -> array, for the MLX reference (`E2E.load_weights`) and the tests."""
+    converted, _ = convert_rmvpe_state_dict(state_dict, dtype)
+    return {key: tensor.array for key, tensor in converted.items()}
+
+
+def load_rmvpe_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    """rmvpe.pt, loaded without running any pickle code, as a flat dict of numpy arrays."""
+    path = Path(path)
+    payload = load_pickle_safely(path)
+    if isinstance(payload, dict) and "weight" in payload and "config" in payload:
+        raise CorruptFileError(
+            f"{path.name} is an RVC voice, not the RMVPE pitch model. Export voices with `rvc-ios export NAME`."
+        )
+    if not isinstance(payload, dict) or not payload:
+        raise CorruptFileError(
+            f"{path.name} holds a {type(payload).__name__}, not RMVPE's state dict (a dict of tensors such as "
+            "`unet.encoder.bn.weight`). Use the rmvpe.pt that ships with RVC WebUI or Applio."
+        )
+    return state_dict_to_numpy(payload, path.name)
+
+
+def rmvpe_manifest(
+    *,
+    model_name: str,
+    source_file: str,
+    source_sha256: str,
+    dtype: str,
+    weights_file: str,
+    tensors: list[dict[str, Any]],
+    dropped: list[dict[str, str]],
+) -> dict[str, Any]:
+    from .rmvpe_inference import pipeline_config
+
+    manifest = {
+        "format_version": manifest_io.FORMAT_VERSION,
+        "kind": "rmvpe",
+        "model_name": model_name,
+        "tool": {"name": "rvc-ios-tools", "version": __version__},
+        "source": {"file_name": source_file, "sha256": source_sha256, "flavor": "rmvpe-state-dict"},
+        "sample_rate": pipeline_config()["mel"]["sample_rate"],
+        # PyTorch's GRU row blocks: reset, update, new; n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+        "gru_gate_order": "rzn",
+        "rmvpe": {"architecture": ARCHITECTURE, **pipeline_config()},
+        "dtype": dtype,
+        "weights_file": weights_file,
+        "tensors": tensors,
+        "dropped": dropped,
+    }
+    manifest_io.validate(manifest, "manifest.schema.json")
+    return manifest
+
+
+def export_rmvpe(
+    pt_path: Path, out_dir: Path, dtype: str = "float32", reporter: StepReporter | None = None
+) -> tuple[Path, Path]:
+    """Write `<out_dir>/<stem>.safetensors` and `<stem>.manifest.json` (together, atomically)."""
+    reporter = reporter or StepReporter(enabled=False)
+    pt_path = Path(pt_path)
+    if dtype not in ("float32", "float16"):
+        raise RvcIosError(f"--dtype must be float32 or float16, not {dtype!r}.")
+    with reporter.step(f"loading {pt_path.name}"):
+        state_dict = load_rmvpe_checkpoint(pt_path)
+    with reporter.step("converting to channels-last"):
+        converted, dropped = convert_rmvpe_state_dict(state_dict, dtype, pt_path.name)
+    with reporter.step(f"checksumming {pt_path.name}"):
+        source_sha = sha256_file(pt_path)
+
+    def manifest_for(rows: list[dict], weights_file: str) -> dict:
+        return rmvpe_manifest(
+            model_name=pt_path.stem,
+            source_file=pt_path.name,
+            source_sha256=source_sha,
+            dtype=dtype,
+            weights_file=weights_file,
+            tensors=[{**row, "layout": converted[row["key"]].layout} for row in rows],
+            dropped=[{"key": d.source_key, "why": d.why} for d in dropped],
+        )
+
+    return write_weights_and_manifest(
+        Path(out_dir), pt_path.stem, {key: t.array for key, t in converted.items()}, manifest_for, reporter
+    )

@@ -1,0 +1,174 @@
+"""The MLX RMVPE reference against upstream PyTorch (`rvc.lib.rmvpe`), stage by stage.
+
+Upstream runs from a demo rmvpe.pt (every weight and BatchNorm statistic random, so every layer matters)
+through its own loader, `RMVPE(path)`; ours runs from the safetensors `export_rmvpe` wrote for that file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+upstream_rmvpe = pytest.importorskip("rvc.lib.rmvpe", reason="upstream rvc (with librosa) is a test dependency")
+librosa = pytest.importorskip("librosa")
+
+import torch.nn.functional as F  # noqa: E402
+
+from rvc_ios_tools import mel as mel_spec  # noqa: E402
+from rvc_ios_tools.diff import snr_db  # noqa: E402
+from rvc_ios_tools.rmvpe_convert import export_rmvpe  # noqa: E402
+from rvc_ios_tools.rmvpe_demo import demo_audio, write_demo_rmvpe  # noqa: E402
+from rvc_ios_tools.rmvpe_inference import (  # noqa: E402
+    AudioTooShortError,
+    FRAME_MULTIPLE,
+    RMVPE_MIN_SNR_DB,
+    THRESHOLD,
+    estimate_f0,
+    f0_agreement,
+    load_rmvpe,
+    log_mel,
+    mel_to_salience,
+    rmvpe_golden_tensors,
+    rmvpe_stage_table,
+    salience_to_f0,
+)
+
+HOP = mel_spec.HOP_LENGTH
+# (samples, why): frame counts 1 + samples // 160.
+HALF_SECOND = 8000  # 51 frames, padded to 64
+UNPADDED = (2 * FRAME_MULTIPLE - 1) * HOP  # exactly 64 frames: nothing to pad
+THREE_SECONDS = 48000  # 301 frames, padded to 320
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """(upstream RMVPE loaded from a demo rmvpe.pt, the MLX reference loaded from its export)."""
+    folder = tmp_path_factory.mktemp("rmvpe")
+    checkpoint = write_demo_rmvpe(folder / "rmvpe.pt", seed=0)
+    upstream = upstream_rmvpe.RMVPE(str(checkpoint), is_half=False, device="cpu")
+    weights_path, _ = export_rmvpe(checkpoint, folder / "export")
+    return upstream, load_rmvpe(weights_path)
+
+
+def upstream_stage_tensors(upstream, audio: np.ndarray, pad_mode: str) -> dict[str, np.ndarray]:
+    """Upstream's modules called one by one, in `E2E.forward`'s order, with `mel2hidden`'s padding mode."""
+    e2e = upstream.model
+    with torch.no_grad():
+        mel = upstream.mel_extractor(torch.from_numpy(audio)[None], center=True)
+        n_frames = mel.shape[-1]
+        padded = F.pad(mel, (0, -n_frames % FRAME_MULTIPLE), mode=pad_mode)
+        x, skips = e2e.unet.encoder(padded.transpose(-1, -2).unsqueeze(1))
+        out = {"mel": mel, "padded_mel": padded, "unet.encoder": x}
+        out.update({f"unet.encoder.skip_{i}": skip for i, skip in enumerate(skips)})
+        out["unet.intermediate"] = x = e2e.unet.intermediate(x)
+        out["unet.decoder"] = x = e2e.unet.decoder(x, skips)
+        out["cnn"] = x = e2e.cnn(x)
+        gru, linear, dropout, sigmoid = e2e.fc
+        out["fc.gru"] = x = gru(x.transpose(1, 2).flatten(-2))
+        out["salience"] = sigmoid(dropout(linear(x)))[:, :n_frames]
+    tensors = {name: tensor.numpy() for name, tensor in out.items()}
+    tensors["f0"] = upstream.decode(tensors["salience"][0], thred=THRESHOLD)[None]
+    return tensors
+
+
+def assert_every_stage_matches(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> None:
+    table = rmvpe_stage_table()
+    for stage in table.stages:
+        if stage.name == "f0":
+            continue  # judged in cents and voicing below, not by SNR
+        for name in stage.outputs:
+            assert ours[name].shape == theirs[name].shape, name
+            snr = snr_db(theirs[name], ours[name])
+            assert snr >= RMVPE_MIN_SNR_DB, f"{name}: {snr:.1f} dB"
+    agreement = f0_agreement(theirs["f0"], ours["f0"], theirs["salience"])
+    assert agreement.passed, agreement.summary()
+    # The demo weights must exercise both decisions, or the voicing check proves nothing.
+    assert 0 < agreement.voiced_frames < agreement.frames
+
+
+def test_mel_filterbank_is_librosas_htk_slaney_filterbank():
+    expected = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=128, fmin=30, fmax=8000, htk=True)
+    np.testing.assert_array_equal(mel_spec.mel_filterbank(), expected)
+
+
+def test_hann_window_is_torchs_periodic_window():
+    np.testing.assert_allclose(mel_spec.periodic_hann_window(1024), torch.hann_window(1024).numpy(), atol=2e-7)
+
+
+@pytest.mark.parametrize("samples", [HALF_SECOND, UNPADDED, 513])
+def test_log_mel_matches_upstream_mel_spectrogram(samples):
+    audio = demo_audio(samples, seed=3)
+    upstream = upstream_rmvpe.MelSpectrogram(False, 128, 16000, 1024, 160, None, 30, 8000)
+    with torch.no_grad():
+        expected = upstream(torch.from_numpy(audio)[None], center=True).numpy()
+    ours = np.array(log_mel(audio))
+    assert ours.shape == expected.shape == (1, 128, 1 + samples // HOP)
+    assert snr_db(expected, ours) >= RMVPE_MIN_SNR_DB
+
+
+@pytest.mark.parametrize("samples", [HALF_SECOND, UNPADDED], ids=["0.5s-padded", "64-frames-unpadded"])
+def test_every_stage_matches_upstream_with_reflect_padding(models, samples):
+    upstream, ours = models
+    audio = demo_audio(samples, seed=1)
+    assert_every_stage_matches(rmvpe_golden_tensors(ours, audio), upstream_stage_tensors(upstream, audio, "reflect"))
+
+
+@pytest.mark.slow
+def test_every_stage_matches_upstream_on_three_seconds(models):
+    upstream, ours = models
+    audio = demo_audio(THREE_SECONDS, seed=2)
+    assert_every_stage_matches(rmvpe_golden_tensors(ours, audio), upstream_stage_tensors(upstream, audio, "reflect"))
+
+
+def test_upstream_stage_capture_is_e2e_forward(models):
+    """The stage-by-stage upstream run above must be what `E2E.forward` computes, not our reading of it."""
+    upstream, _ = models
+    audio = demo_audio(HALF_SECOND, seed=1)
+    stages = upstream_stage_tensors(upstream, audio, "reflect")
+    with torch.no_grad():
+        direct = upstream.model(torch.from_numpy(stages["padded_mel"]))[:, : stages["mel"].shape[-1]].numpy()
+    np.testing.assert_array_equal(stages["salience"], direct)
+
+
+@pytest.mark.parametrize("samples", [HALF_SECOND, UNPADDED], ids=["0.5s-padded", "64-frames-unpadded"])
+def test_constant_padding_matches_rvc_mel2hidden_and_infer_from_audio(models, samples):
+    upstream, ours = models
+    audio = demo_audio(samples, seed=4)
+    with torch.no_grad():
+        expected_salience = upstream.mel2hidden(upstream.mel_extractor(torch.from_numpy(audio)[None], center=True))
+    expected_salience = expected_salience.numpy()
+    salience = np.array(mel_to_salience(ours, log_mel(audio), pad_mode="constant"))
+    assert snr_db(expected_salience, salience) >= RMVPE_MIN_SNR_DB
+
+    expected_f0 = upstream.infer_from_audio(audio, thred=THRESHOLD)
+    f0 = estimate_f0(ours, audio, pad_mode="constant")
+    assert f0.shape == expected_f0.shape == (1 + samples // HOP,)
+    agreement = f0_agreement(expected_f0, f0, expected_salience[0])
+    assert agreement.passed, agreement.summary()
+
+
+def test_reflect_and_constant_padding_differ_only_when_frames_are_padded(models):
+    _, ours = models
+    for samples, should_differ in ((HALF_SECOND, True), (UNPADDED, False)):
+        mel = log_mel(demo_audio(samples, seed=5))
+        reflect = np.array(mel_to_salience(ours, mel, "reflect"))
+        constant = np.array(mel_to_salience(ours, mel, "constant"))
+        assert (not np.array_equal(reflect, constant)) == should_differ
+
+
+def test_decode_is_bit_identical_to_upstream_decode_on_the_same_salience(models):
+    upstream, _ = models
+    rng = np.random.default_rng(7)
+    # Peaks at the first and last bins exercise the zero padding of the 9-bin window.
+    salience = rng.uniform(0, 0.05, size=(200, 360)).astype(np.float32)
+    salience[np.arange(200), rng.integers(0, 360, 200)] += rng.uniform(0, 0.5, 200).astype(np.float32)
+    salience[0, 0] = salience[1, 359] = 0.9
+    np.testing.assert_array_equal(salience_to_f0(salience), upstream.decode(salience, thred=THRESHOLD))
+
+
+def test_reflect_padding_refuses_audio_too_short_to_reflect(models):
+    _, ours = models
+    with pytest.raises(AudioTooShortError, match="at least 2560 samples"):
+        estimate_f0(ours, demo_audio(2559, seed=0))
+    assert estimate_f0(ours, demo_audio(2560, seed=0)).shape == (17,)
