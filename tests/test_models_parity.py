@@ -8,6 +8,7 @@ v2 40k voice runs with `-m slow`.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -207,7 +208,7 @@ def test_phase_upsampling_is_bit_identical_to_torch():
     assert np.array_equal(np.array(ours)[0, :, 0], ref[0, 0].numpy())
 
 
-@pytest.mark.skipif(not blas.sys.platform.startswith("linux"), reason="OpenBLAS routing is Linux-only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="OpenBLAS routing is Linux-only")
 def test_mlx_matmuls_run_on_openblas_when_it_is_installed():
     import ctypes.util
 

@@ -163,6 +163,8 @@ class Generator(nn.Module):
         self.num_kernels = len(resblock_kernel_sizes)
         self.num_upsamples = len(upsample_rates)
         self.upp = math.prod(upsample_rates)
+        self._upsample_rates = tuple(upsample_rates)
+        self._upsample_initial_channel = upsample_initial_channel
         self.conv_pre = Conv1d(initial_channel, upsample_initial_channel, 7, padding=3)
         block = ResBlock1 if resblock == "1" else ResBlock2
         for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes)):
@@ -201,30 +203,14 @@ class Generator(nn.Module):
 
 
 class GeneratorNSF(Generator):
-    """HiFi-GAN plus a sine source (NSF), injected into every stage through `noise_conv_i`."""
+    """HiFi-GAN plus a sine source (NSF), injected into every stage through `noise_conv_i`.
 
-    def __init__(
-        self,
-        initial_channel: int,
-        resblock: str,
-        resblock_kernel_sizes: list[int],
-        resblock_dilation_sizes: list[list[int]],
-        upsample_rates: list[int],
-        upsample_initial_channel: int,
-        upsample_kernel_sizes: list[int],
-        gin_channels: int,
-        sr: int,
-    ):
-        super().__init__(
-            initial_channel,
-            resblock,
-            resblock_kernel_sizes,
-            resblock_dilation_sizes,
-            upsample_rates,
-            upsample_initial_channel,
-            upsample_kernel_sizes,
-            gin_channels,
-        )
+    Takes Generator's arguments in the same order, then the sample rate `sr` the sine is generated at.
+    """
+
+    def __init__(self, *generator_args, sr: int):
+        super().__init__(*generator_args)
+        upsample_rates, upsample_initial_channel = self._upsample_rates, self._upsample_initial_channel
         self.m_source = SourceModuleHnNSF(sr, harmonic_num=0)
         for i in range(len(upsample_rates)):
             c_out = upsample_initial_channel // (2 ** (i + 1))

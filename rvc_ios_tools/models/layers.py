@@ -16,9 +16,10 @@ from .. import blas  # noqa: F401
 import mlx.core as mx
 import mlx.nn as nn
 
-# Below this many multiply-adds per output frame (K * I), gather the taps into one (T, K*I) matrix and run a
-# single matmul; above it, one matmul per tap accumulated with addmm is faster and needs no gathered copy.
-GATHER_TAPS_BELOW = 128
+# Up to this many input channels, gather the taps into one (T, K*I) matrix and run a single matmul (the NSF
+# noise convs: one channel, up to 80 taps). Above it, one matmul per tap accumulated with addmm is faster:
+# MLX's concatenate is a slow single-threaded copy, even at 32 channels.
+GATHER_TAPS_MAX_CHANNELS = 4
 
 
 def conv1d(
@@ -42,7 +43,7 @@ def conv1d(
         start = k * dilation
         return x[:, start : start + span : stride, :] if (stride > 1 or kernel_size > 1) else x
 
-    if kernel_size == 1 or kernel_size * in_channels < GATHER_TAPS_BELOW:
+    if kernel_size == 1 or in_channels <= GATHER_TAPS_MAX_CHANNELS:
         # (B, T, K*I) with the tap index major, matching weight.reshape(O, K*I).
         taps = tap(0) if kernel_size == 1 else mx.concatenate([tap(k) for k in range(kernel_size)], axis=-1)
         matrix = weight.reshape(out_channels, kernel_size * in_channels).T
