@@ -84,13 +84,13 @@ def generate_rmvpe_golden(
     from .rmvpe_demo import demo_audio
     from .rmvpe_inference import build_rmvpe, write_rmvpe_golden
 
-    _, weights = load_exported(assets_dir, model_name)
+    manifest, weights = load_exported(assets_dir, model_name)
     if audio_file is not None:
         audio = read_wav_16k_mono(audio_file)
     else:
-        audio = np.asarray(demo_audio(int(seconds * 16000), seed), dtype=np.float32).reshape(1, -1)
+        audio = np.asarray(demo_audio(round(seconds * 16000), seed), dtype=np.float32).reshape(1, -1)
     return write_rmvpe_golden(
-        out_dir, build_rmvpe(weights), audio,
+        out_dir, build_rmvpe(weights, manifest["rmvpe"]["architecture"]), audio,
         model_name=model_name,
         manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
         seed=seed,

@@ -21,6 +21,11 @@ upstream module path -> exported key, module kind (which fixes the parameter nam
 
 BatchNorm tensors keep PyTorch's names (`weight`, `bias`, `running_mean`, `running_var`). GRU matrices keep
 PyTorch's row order: three blocks of 256 rows for the reset, update and new gates (`gru_gate_order: "rzn"`).
+
+The architecture (`ARCHITECTURE`, recorded in the manifest's `rmvpe.architecture`) is rmvpe.pt's. The demo
+presets of `rmvpe_demo` shrink the same network (fewer blocks, layers, channels and GRU units) so committed
+test fixtures stay small; a file's shapes select which known architecture it is (`select_architecture`), and
+the full one is what every real rmvpe.pt is checked against.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ RMVPE_RULES: tuple[Rule, ...] = (
     Rule(r"fc\.1", "fc.linear", "linear"),
 )
 
-# rmvpe.pt is upstream `E2E(n_blocks=4, n_gru=1, kernel_size=(2, 2))` with the defaults below.
+# rmvpe.pt is upstream `E2E(n_blocks=4, n_gru=1, kernel_size=(2, 2))` with the defaults below (upstream
+# hard-codes the BiGRU's 256 units; `gru_hidden_size` only differs in the demo presets).
 ARCHITECTURE = {
     "n_blocks": 4,
     "n_gru": 1,
@@ -80,9 +86,46 @@ ARCHITECTURE = {
 }
 
 
-def upstream_rmvpe_shapes() -> dict[str, tuple[int, ...]]:
-    """Every tensor of upstream `E2E(4, 1, (2, 2)).state_dict()`, with its PyTorch shape."""
-    a = ARCHITECTURE
+# What the ported pipeline fixes: upstream pads frames to a multiple of 32 and its `BiGRU(3 * 128, ...)` and
+# `Linear(..., 360)` are literals, so only the U-Net's size and the GRU's width may vary.
+FIXED_ARCHITECTURE_FIELDS = ("n_gru", "kernel_size", "in_channels", "n_mels", "n_class", "batch_norm_eps")
+PADDED_FRAME_MULTIPLE = 32
+
+
+def check_architecture(architecture: Mapping[str, Any]) -> dict[str, Any]:
+    """A complete architecture block (every field of `ARCHITECTURE`) this port can run, as a plain dict."""
+    architecture = dict(architecture)
+    missing = [name for name in ARCHITECTURE if name not in architecture]
+    unknown = [name for name in architecture if name not in ARCHITECTURE]
+    if missing or unknown:
+        raise ConfigMismatchError(
+            "The RMVPE architecture block "
+            + (f"lacks {', '.join(missing)}" if missing else "")
+            + ("; " if missing and unknown else "")
+            + (f"has unknown fields {', '.join(unknown)}" if unknown else "")
+            + ". Export the model again with this rvc-ios version."
+        )
+    for name in FIXED_ARCHITECTURE_FIELDS:
+        if architecture[name] != ARCHITECTURE[name]:
+            raise ConfigMismatchError(
+                f"RMVPE architecture field {name} is {architecture[name]!r}; only {ARCHITECTURE[name]!r} (rmvpe.pt's) "
+                "is supported."
+            )
+    for name in ("n_blocks", "en_de_layers", "inter_layers", "en_out_channels", "gru_hidden_size"):
+        if not isinstance(architecture[name], int) or architecture[name] < 1:
+            raise ConfigMismatchError(f"RMVPE architecture field {name} must be a whole number >= 1, not {architecture[name]!r}.")
+    # Each encoder level halves time and mel bins: both 32 padded frames and 128 bins must divide evenly.
+    if PADDED_FRAME_MULTIPLE % 2 ** architecture["en_de_layers"]:
+        raise ConfigMismatchError(
+            f"RMVPE en_de_layers is {architecture['en_de_layers']}; at most 5 levels fit frames padded to a multiple of 32."
+        )
+    return architecture
+
+
+def upstream_rmvpe_shapes(architecture: Mapping[str, Any] = ARCHITECTURE) -> dict[str, tuple[int, ...]]:
+    """Every tensor of upstream `E2E(n_blocks, 1, (2, 2), en_de_layers, inter_layers, 1, en_out_channels)`'s
+    state dict, with its PyTorch shape (for rmvpe.pt: `E2E(4, 1, (2, 2))`)."""
+    a = architecture
     shapes: dict[str, tuple[int, ...]] = {}
 
     def batch_norm(prefix: str, channels: int) -> None:
@@ -147,13 +190,42 @@ def state_dict_to_numpy(state_dict: Mapping[str, Any], source_name: str) -> dict
     return arrays
 
 
-def check_rmvpe_state_dict(state_dict: Mapping[str, np.ndarray], source_name: str) -> None:
-    """Every tensor of `E2E(4, 1, (2, 2))` present with its shape, and nothing else."""
-    expected = upstream_rmvpe_shapes()
+def known_architectures() -> tuple[dict[str, Any], ...]:
+    """rmvpe.pt's architecture first, then the demo presets (small networks for committed test fixtures)."""
+    from .rmvpe_demo import DEMO_ARCHITECTURES  # the demo module builds on this one
+
+    return (ARCHITECTURE, *(a for a in DEMO_ARCHITECTURES.values() if a != ARCHITECTURE))
+
+
+def select_architecture(state_dict: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The known architecture whose every tensor the file holds with its shape, and nothing else; rmvpe.pt's
+    when none fits exactly, so a damaged or foreign file is reported against the network RVC uses."""
+    for architecture in known_architectures():
+        expected = upstream_rmvpe_shapes(architecture)
+        if set(expected) == set(state_dict) and all(tuple(state_dict[k].shape) == v for k, v in expected.items()):
+            return dict(architecture)
+    return dict(ARCHITECTURE)
+
+
+def describe_architecture(architecture: Mapping[str, Any]) -> str:
+    a = architecture
+    if dict(a) == ARCHITECTURE:
+        return "RMVPE's E2E(4, 1, (2, 2)) network"
+    return (f"the RMVPE demo network E2E({a['n_blocks']}, 1, (2, 2), en_de_layers={a['en_de_layers']}, "
+            f"inter_layers={a['inter_layers']}, en_out_channels={a['en_out_channels']}) with a "
+            f"{a['gru_hidden_size']}-unit BiGRU")
+
+
+def check_rmvpe_state_dict(
+    state_dict: Mapping[str, np.ndarray], source_name: str, architecture: Mapping[str, Any] = ARCHITECTURE
+) -> None:
+    """Every tensor of the architecture's E2E present with its shape, and nothing else."""
+    expected = upstream_rmvpe_shapes(architecture)
+    network = describe_architecture(architecture)
     for key in state_dict:
         if key not in expected:
             raise UnknownKeyError(
-                f"{source_name}: `{key}` is not a tensor of RMVPE's E2E(4, 1, (2, 2)) network. This file is not "
+                f"{source_name}: `{key}` is not a tensor of {network}. This file is not "
                 "the rmvpe.pt that RVC WebUI and Applio use; if it is a variant, report the key."
             )
     for key, shape in expected.items():
@@ -163,23 +235,26 @@ def check_rmvpe_state_dict(state_dict: Mapping[str, np.ndarray], source_name: st
             )
         if tuple(state_dict[key].shape) != shape:
             raise ConfigMismatchError(
-                f"{source_name}: `{key}` has shape {tuple(state_dict[key].shape)}, but RMVPE's E2E(4, 1, (2, 2)) "
+                f"{source_name}: `{key}` has shape {tuple(state_dict[key].shape)}, but {network} "
                 f"needs {shape}. This is a different network from the rmvpe.pt RVC uses."
             )
 
 
 def convert_rmvpe_state_dict(
     state_dict: Mapping[str, Any], dtype: str = "float32", source_name: str = "rmvpe state dict"
-) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
-    """Upstream E2E state dict -> exported key -> channels-last tensor, plus the tensors dropped by name."""
+) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor], dict[str, Any]]:
+    """Upstream E2E state dict -> (exported key -> channels-last tensor, the tensors dropped by name, the
+    architecture the file's shapes select)."""
     arrays = state_dict_to_numpy(state_dict, source_name)
-    check_rmvpe_state_dict(arrays, source_name)
-    return convert_state_dict(arrays, RMVPE_RULES, dtype)
+    architecture = select_architecture(arrays)
+    check_rmvpe_state_dict(arrays, source_name, architecture)
+    converted, dropped = convert_state_dict(arrays, RMVPE_RULES, dtype)
+    return converted, dropped, architecture
 
 
 def convert_rmvpe(state_dict: Mapping[str, Any], dtype: str = "float32") -> dict[str, np.ndarray]:
     """Exported key -> array, for the MLX reference (`E2E.load_weights`) and the tests."""
-    converted, _ = convert_rmvpe_state_dict(state_dict, dtype)
+    converted, _, _ = convert_rmvpe_state_dict(state_dict, dtype)
     return {key: tensor.array for key, tensor in converted.items()}
 
 
@@ -208,6 +283,7 @@ def rmvpe_manifest(
     weights_file: str,
     tensors: list[dict[str, Any]],
     dropped: list[dict[str, str]],
+    architecture: Mapping[str, Any] = ARCHITECTURE,
 ) -> dict[str, Any]:
     from .rmvpe_inference import pipeline_config
 
@@ -220,7 +296,7 @@ def rmvpe_manifest(
         "sample_rate": pipeline_config()["mel"]["sample_rate"],
         # PyTorch's GRU row blocks: reset, update, new; n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
         "gru_gate_order": "rzn",
-        "rmvpe": {"architecture": ARCHITECTURE, **pipeline_config()},
+        "rmvpe": {"architecture": check_architecture(architecture), **pipeline_config()},
         "dtype": dtype,
         "weights_file": weights_file,
         "tensors": tensors,
@@ -241,7 +317,7 @@ def export_rmvpe(
     with reporter.step(f"loading {pt_path.name}"):
         state_dict = load_rmvpe_checkpoint(pt_path)
     with reporter.step("converting to channels-last"):
-        converted, dropped = convert_rmvpe_state_dict(state_dict, dtype, pt_path.name)
+        converted, dropped, architecture = convert_rmvpe_state_dict(state_dict, dtype, pt_path.name)
     with reporter.step(f"checksumming {pt_path.name}"):
         source_sha = sha256_file(pt_path)
 
@@ -254,6 +330,7 @@ def export_rmvpe(
             weights_file=weights_file,
             tensors=[{**row, "layout": converted[row["key"]].layout} for row in rows],
             dropped=[{"key": d.source_key, "why": d.why} for d in dropped],
+            architecture=architecture,
         )
 
     return write_weights_and_manifest(

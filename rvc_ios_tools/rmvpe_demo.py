@@ -1,5 +1,7 @@
 """A deterministic stand-in for rmvpe.pt: every tensor of upstream `E2E(4, 1, (2, 2))` drawn from a seed.
 
+`DEMO_ARCHITECTURES` also offers a tiny version of the same network for the committed fixtures.
+
 The real rmvpe.pt cannot be fetched here. A freshly initialised network would leave every BatchNorm at
 mean 0 / variance 1 / weight 1 / bias 0, so a port that skipped or misapplied them would still pass; here
 every parameter and every BatchNorm statistic is random, so every layer changes the output. Scales are
@@ -15,7 +17,21 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_output
-from .rmvpe_convert import ARCHITECTURE, upstream_rmvpe_shapes
+from .rmvpe_convert import ARCHITECTURE, check_architecture, upstream_rmvpe_shapes
+
+# The smallest network that still has every layer kind of rmvpe.pt: two ConvBlockRes per block (so both the
+# 1x1-conv shortcut and the identity residual occur in the encoder, intermediate and decoder), three U-Net
+# levels (every pooling and transposed conv still halves/doubles both axes; 8 divides the 32-frame padding),
+# one intermediate layer and an 8-unit BiGRU. About 42 k parameters, 165 KB in float32.
+TINY_ARCHITECTURE = {
+    **ARCHITECTURE,
+    "n_blocks": 2,
+    "en_de_layers": 3,
+    "inter_layers": 1,
+    "en_out_channels": 2,
+    "gru_hidden_size": 8,
+}
+DEMO_ARCHITECTURES = {"full": ARCHITECTURE, "tiny": TINY_ARCHITECTURE}
 
 # The 1-channel input BatchNorm sees log-mel values (about -11.5 to +3); statistics of that range keep the
 # U-Net's input near unit scale, as the trained model's do.
@@ -31,7 +47,14 @@ NUM_BATCHES_TRACKED = 100000
 RESIDUAL_BRANCH_BN_WEIGHT = (0.2, 0.6)
 
 
-def random_rmvpe_state_dict(seed: int = 0):
+def demo_architecture(preset: str) -> dict:
+    try:
+        return check_architecture(DEMO_ARCHITECTURES[preset])
+    except KeyError:
+        raise ValueError(f"Unknown RMVPE demo preset {preset!r}; use one of {', '.join(DEMO_ARCHITECTURES)}.") from None
+
+
+def random_rmvpe_state_dict(seed: int = 0, architecture=ARCHITECTURE):
     """Upstream key -> float32 torch tensor (int64 for `num_batches_tracked`), the same for the same seed."""
     import torch
 
@@ -44,7 +67,7 @@ def random_rmvpe_state_dict(seed: int = 0):
         return low + (high - low) * torch.rand(shape, generator=generator)
 
     state = {}
-    for key, shape in sorted(upstream_rmvpe_shapes().items()):
+    for key, shape in sorted(upstream_rmvpe_shapes(architecture).items()):
         leaf = key.rsplit(".", 1)[-1]
         if leaf == "num_batches_tracked":
             state[key] = torch.tensor(NUM_BATCHES_TRACKED, dtype=torch.int64)
@@ -61,7 +84,10 @@ def random_rmvpe_state_dict(seed: int = 0):
             state[key] = uniform(shape, 0.5, 2.0)
         elif key.startswith("fc.0.gru."):
             # Twice PyTorch's GRU init range (1/sqrt(hidden)): the gates respond to their input without saturating.
-            bound = 2.0 / math.sqrt(ARCHITECTURE["gru_hidden_size"])
+            # The input matrices keep rmvpe.pt's range in every preset: their 384 input features are the same, and
+            # a narrow GRU's wider range would drive its gates into saturation.
+            width = ARCHITECTURE["gru_hidden_size"] if "weight_ih" in leaf else architecture["gru_hidden_size"]
+            bound = 2.0 / math.sqrt(width)
             state[key] = uniform(shape, -bound, bound) if leaf.startswith("weight") else normal(shape, 0.1)
         elif key == "fc.1.weight":
             state[key] = normal(shape, SALIENCE_WEIGHT_GAIN / math.sqrt(shape[1]))
@@ -93,14 +119,16 @@ def demo_audio(n_samples: int, seed: int = 0, sample_rate: int = 16000) -> np.nd
     return (loudness * harmonics + noise).astype(np.float32)
 
 
-def write_demo_rmvpe(path: Path, seed: int = 0, dtype: str = "float32") -> Path:
-    """Write a deterministic rmvpe.pt-format file (a flat state dict, as upstream `torch.load`s it)."""
+def write_demo_rmvpe(path: Path, seed: int = 0, dtype: str = "float32", preset: str = "full") -> Path:
+    """Write a deterministic rmvpe.pt-format file (a flat state dict, as upstream `torch.load`s it) of the
+    `DEMO_ARCHITECTURES[preset]` network."""
     import torch
 
+    architecture = demo_architecture(preset)
     torch_dtype = {"float32": torch.float32, "float16": torch.float16}[dtype]
     state = {
         key: tensor if tensor.dtype == torch.int64 else tensor.to(torch_dtype)
-        for key, tensor in random_rmvpe_state_dict(seed).items()
+        for key, tensor in random_rmvpe_state_dict(seed, architecture).items()
     }
     with atomic_output(Path(path)) as tmp:
         torch.save(state, tmp)

@@ -21,6 +21,7 @@ from . import mel as mel_spec
 from .errors import RvcIosError
 from .models.rmvpe import E2E
 from .models.synthesizer import load_voice_weights
+from .rmvpe_convert import ARCHITECTURE, check_architecture
 from .stages import Stage, StageTable, TensorSpec
 
 # The U-Net halves the time axis five times, so E2E needs a frame count divisible by 32.
@@ -84,18 +85,25 @@ def pipeline_config() -> dict[str, Any]:
 # --- the model ------------------------------------------------------------------------------------------
 
 
-def build_rmvpe(weights: Mapping[str, np.ndarray]) -> E2E:
-    """An inference-mode E2E holding exported weights (key -> channels-last array), computing in float32."""
-    model = E2E()
+def build_rmvpe(weights: Mapping[str, np.ndarray], architecture: Mapping[str, Any] | None = None) -> E2E:
+    """An inference-mode E2E of `architecture` (a manifest's `rmvpe.architecture`; default rmvpe.pt's) holding
+    exported weights (key -> channels-last array), computing in float32."""
+    model = E2E.from_architecture(check_architecture(architecture or ARCHITECTURE))
     load_voice_weights(model, weights)  # strict: every key used, none missing, every shape equal
     return model.eval()
 
 
 def load_rmvpe(weights_path: Path) -> E2E:
-    """The MLX reference from an exported `rmvpe.safetensors`."""
+    """The MLX reference from an exported `rmvpe.safetensors`, in the architecture its manifest (the
+    `.manifest.json` beside it) records."""
     from safetensors.numpy import load_file
 
-    return build_rmvpe(load_file(str(weights_path)))
+    from .manifest import read_manifest
+
+    weights_path = Path(weights_path)
+    manifest_path = weights_path.with_name(f"{weights_path.stem}.manifest.json")
+    architecture = read_manifest(manifest_path)["rmvpe"]["architecture"] if manifest_path.is_file() else None
+    return build_rmvpe(load_file(str(weights_path)), architecture)
 
 
 # --- audio -> salience ----------------------------------------------------------------------------------
@@ -185,18 +193,26 @@ def estimate_f0(
 
 # --- stages for golden files ----------------------------------------------------------------------------
 
-ENCODER_SKIPS = 5
+
+def encoder_levels(config_like: Any) -> int:
+    """The U-Net's depth (one skip per level) of a model, a manifest, an architecture block, or rmvpe.pt's (None)."""
+    if isinstance(config_like, E2E):
+        return config_like.unet.encoder.n_encoders
+    if config_like is None:
+        return ARCHITECTURE["en_de_layers"]
+    architecture = config_like["rmvpe"]["architecture"] if "rmvpe" in config_like else config_like
+    return check_architecture(architecture)["en_de_layers"]
 
 
 def rmvpe_stage_table(config_like: Any = None, *, min_snr_db: float = RMVPE_MIN_SNR_DB) -> StageTable:
     """audio -> mel -> padded_mel -> encoder -> intermediate -> decoder -> cnn -> gru -> salience -> f0.
 
     Layouts are upstream's: `BCTF` is its NCHW image with H = time frames, W = mel bins (F). The encoder's
-    skips feed the decoder, so they are recorded too. `gru` and everything before it has the padded frame
-    count; `salience` and `f0` are cropped back to the audio's frames as `mel2hidden` returns them.
+    skips (one per U-Net level: 5 for rmvpe.pt) feed the decoder, so they are recorded too. `gru` and
+    everything before it has the padded frame count; `salience` and `f0` are cropped back to the audio's
+    frames as `mel2hidden` returns them. `config_like`: see `encoder_levels`.
     """
-    del config_like  # rmvpe.pt has one architecture; nothing in the table depends on a config
-    skips = [f"unet.encoder.skip_{i}" for i in range(ENCODER_SKIPS)]
+    skips = [f"unet.encoder.skip_{i}" for i in range(encoder_levels(config_like))]
     tensors = [TensorSpec("audio", "input", "BT")]
     stages: list[Stage] = []
 
@@ -233,7 +249,7 @@ def write_rmvpe_golden(
 
     tensors = rmvpe_golden_tensors(model, audio, threshold, pad_mode)
     return write_golden(
-        Path(out_dir), "rmvpe", tensors, rmvpe_stage_table(),
+        Path(out_dir), "rmvpe", tensors, rmvpe_stage_table(model),
         model_name=model_name, manifest_sha256=manifest_sha256, seed=seed, tool_version=__version__,
         extra={"pad_mode": pad_mode, "threshold": threshold, "samples": int(tensors["audio"].shape[-1]),
                "sample_rate": mel_spec.SAMPLE_RATE},

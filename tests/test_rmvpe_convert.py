@@ -19,22 +19,25 @@ from rvc_ios_tools.files import sha256_tensor
 from rvc_ios_tools.manifest import read_manifest
 from rvc_ios_tools.models.rmvpe import E2E
 from rvc_ios_tools.rmvpe_convert import (
+    ARCHITECTURE,
     RMVPE_RULES,
+    check_architecture,
     convert_rmvpe_state_dict,
     export_rmvpe,
+    select_architecture,
     upstream_rmvpe_shapes,
 )
-from rvc_ios_tools.rmvpe_demo import random_rmvpe_state_dict, write_demo_rmvpe
+from rvc_ios_tools.rmvpe_demo import DEMO_ARCHITECTURES, TINY_ARCHITECTURE, random_rmvpe_state_dict, write_demo_rmvpe
 from rvc_ios_tools.rmvpe_inference import build_rmvpe
 
 torch = pytest.importorskip("torch")
 
 
-def numbered_state_dict() -> dict[str, np.ndarray]:
+def numbered_state_dict(architecture=ARCHITECTURE) -> dict[str, np.ndarray]:
     """Every upstream tensor, each filled with distinct values (its element index plus a per-key offset), so
     a transposed or swapped tensor cannot pass. Integer counters stay int64 as in a real checkpoint."""
     state = {}
-    for offset, (key, shape) in enumerate(sorted(upstream_rmvpe_shapes().items())):
+    for offset, (key, shape) in enumerate(sorted(upstream_rmvpe_shapes(architecture).items())):
         if key.endswith("num_batches_tracked"):
             state[key] = np.array(7, dtype=np.int64)
         else:
@@ -45,14 +48,14 @@ def numbered_state_dict() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def numbered():
     state = numbered_state_dict()
-    converted, dropped = convert_rmvpe_state_dict(state)
+    converted, dropped, _ = convert_rmvpe_state_dict(state)
     return state, converted, dropped
 
 
-def mlx_parameter_shapes() -> dict[str, tuple[int, ...]]:
+def mlx_parameter_shapes(architecture=ARCHITECTURE) -> dict[str, tuple[int, ...]]:
     from mlx.utils import tree_flatten
 
-    return {key: tuple(value.shape) for key, value in tree_flatten(E2E().parameters())}
+    return {key: tuple(value.shape) for key, value in tree_flatten(E2E.from_architecture(architecture).parameters())}
 
 
 def test_shape_table_is_upstream_e2e_state_dict():
@@ -60,6 +63,52 @@ def test_shape_table_is_upstream_e2e_state_dict():
     with torch.device("meta"):
         model = upstream.E2E(4, 1, (2, 2))
     assert upstream_rmvpe_shapes() == {key: tuple(t.shape) for key, t in model.state_dict().items()}
+
+
+def test_tiny_shape_table_is_upstream_e2e_with_a_narrower_bigru():
+    from upstream_rmvpe import upstream_e2e
+
+    with torch.device("meta"):
+        model = upstream_e2e(TINY_ARCHITECTURE)
+    assert upstream_rmvpe_shapes(TINY_ARCHITECTURE) == {key: tuple(t.shape) for key, t in model.state_dict().items()}
+
+
+def test_tiny_preset_keeps_every_layer_kind_and_stays_small():
+    shapes = upstream_rmvpe_shapes(TINY_ARCHITECTURE)
+    for kind in ("unet.encoder", "unet.intermediate", "unet.decoder"):
+        blocks = {key.rsplit(".conv.", 1)[0] for key in shapes if key.startswith(kind) and ".conv.0.weight" in key}
+        with_shortcut = {key.rsplit(".shortcut", 1)[0] for key in shapes if key.startswith(kind) and "shortcut" in key}
+        assert with_shortcut and blocks - with_shortcut, f"{kind}: both residual kinds"
+    assert any(".conv1.0.weight" in key for key in shapes)  # the transposed convolutions
+    parameters = sum(int(np.prod(shape)) for key, shape in shapes.items() if not key.endswith("tracked"))
+    assert 4 * parameters < 300_000
+
+
+@pytest.mark.parametrize("preset", ["full", "tiny"])
+def test_a_files_shapes_select_its_architecture(preset):
+    architecture = DEMO_ARCHITECTURES[preset]
+    state = {k: np.zeros(shape, np.float32) for k, shape in upstream_rmvpe_shapes(architecture).items()}
+    assert select_architecture(state) == architecture
+    converted, _, selected = convert_rmvpe_state_dict(state)
+    assert selected == architecture
+    assert {key: tuple(t.array.shape) for key, t in converted.items()} == mlx_parameter_shapes(architecture)
+
+
+def test_a_file_fitting_no_known_architecture_is_checked_against_rmvpe_pt():
+    state = {k: np.zeros(shape, np.float32) for k, shape in upstream_rmvpe_shapes(TINY_ARCHITECTURE).items()}
+    del state["fc.1.bias"]
+    assert select_architecture(state) == ARCHITECTURE
+    with pytest.raises(ConfigMismatchError, match=r"`unet\.encoder\.layers\.0\.conv\.0\.conv\.0\.weight`.*E2E\(4, 1"):
+        convert_rmvpe_state_dict(state)
+
+
+def test_architecture_block_refuses_what_the_port_cannot_run():
+    with pytest.raises(ConfigMismatchError, match="n_class"):
+        check_architecture({**ARCHITECTURE, "n_class": 100})
+    with pytest.raises(ConfigMismatchError, match="en_de_layers"):
+        check_architecture({**ARCHITECTURE, "en_de_layers": 6})
+    with pytest.raises(ConfigMismatchError, match="lacks gru_hidden_size"):
+        check_architecture({k: v for k, v in ARCHITECTURE.items() if k != "gru_hidden_size"})
 
 
 def test_every_upstream_tensor_is_converted_or_dropped_by_a_named_rule(numbered):
@@ -143,7 +192,7 @@ def test_wrong_shape_is_an_error_naming_the_key(numbered):
 
 def test_float16_export_rounds_once_from_the_source(numbered):
     state, _, _ = numbered
-    converted, _ = convert_rmvpe_state_dict(state, dtype="float16")
+    converted, _, _ = convert_rmvpe_state_dict(state, dtype="float16")
     array = converted["fc.linear.weight"].array
     assert array.dtype == np.float16
     np.testing.assert_array_equal(array, state["fc.1.weight"].astype(np.float16))
@@ -152,7 +201,7 @@ def test_float16_export_rounds_once_from_the_source(numbered):
 def test_bfloat16_tensors_are_read(numbered):
     state = {key: torch.from_numpy(np.asarray(value)) for key, value in numbered[0].items()}
     state["cnn.bias"] = torch.tensor([1.5, -2.0, 0.25], dtype=torch.bfloat16)
-    converted, _ = convert_rmvpe_state_dict(state)
+    converted, _, _ = convert_rmvpe_state_dict(state)
     np.testing.assert_array_equal(converted["cnn.bias"].array, [1.5, -2.0, 0.25])
 
 
@@ -175,6 +224,16 @@ def test_export_writes_weights_and_a_valid_manifest(tmp_path):
         assert entries[key]["dtype"] == str(array.dtype) == "float16"
         assert entries[key]["sha256"] == sha256_tensor(array)
     assert {d["key"] for d in manifest["dropped"]} == {k for k in upstream_rmvpe_shapes() if k.endswith("tracked")}
+    assert manifest["rmvpe"]["architecture"] == ARCHITECTURE
+
+
+def test_export_of_a_tiny_demo_records_its_architecture_and_the_reference_reads_it(tmp_path):
+    from rvc_ios_tools.rmvpe_inference import load_rmvpe
+
+    checkpoint = write_demo_rmvpe(tmp_path / "tiny.pt", seed=1, preset="tiny")
+    weights_path, manifest_path = export_rmvpe(checkpoint, tmp_path / "out")
+    assert read_manifest(manifest_path)["rmvpe"]["architecture"] == TINY_ARCHITECTURE
+    assert load_rmvpe(weights_path).fc.gru.forward.hidden_size == TINY_ARCHITECTURE["gru_hidden_size"]
 
 
 def test_export_refuses_a_pickle_that_runs_code(tmp_path):

@@ -1,5 +1,9 @@
 """RMVPE pitch network (upstream `rvc.lib.rmvpe.E2E(4, 1, (2, 2))`) in MLX.
 
+The sizes are arguments, as upstream's `E2E.__init__` takes them, plus the BiGRU's width (256 in upstream,
+smaller only in the demo presets that keep test fixtures small); `E2E.from_architecture` builds one from a
+manifest's `rmvpe.architecture` block.
+
 Class names, argument names and the order of operations follow upstream so the two files can be read side
 by side. Tensors are channels-last (MLX): upstream's NCHW image `(B, C, T, 128)` is `(B, T, 128, C)` here,
 with H = time frames and W = mel bins as upstream. Upstream's numbered `nn.Sequential`/`nn.ModuleList`
@@ -211,27 +215,35 @@ class BiGRU(nn.Module):
 class SalienceHead(nn.Module):
     """Upstream `E2E.fc`: BiGRU(3*128 -> 2x256), Linear(512 -> 360), Dropout (identity at inference), Sigmoid."""
 
-    def __init__(self):
+    def __init__(self, gru_hidden_size: int = 256):
         super().__init__()
-        self.gru = BiGRU(3 * N_MELS, 256)
-        self.linear = nn.Linear(512, N_CLASS)
+        self.gru = BiGRU(3 * N_MELS, gru_hidden_size)
+        self.linear = nn.Linear(2 * gru_hidden_size, N_CLASS)
 
     def __call__(self, x: mx.array) -> mx.array:
         return mx.sigmoid(self.linear(self.gru(x)))
 
 
 class E2E(nn.Module):
-    """Log-mel (B, 128, T) -> pitch salience (B, T, 360); T must be a multiple of 32 (5 poolings)."""
+    """Log-mel (B, 128, T) -> pitch salience (B, T, 360); T must be a multiple of 2^en_de_layers (32 for
+    rmvpe.pt's five poolings)."""
 
     def __init__(self, n_blocks=4, n_gru=1, kernel_size=(2, 2), en_de_layers=5, inter_layers=4, in_channels=1,
-                 en_out_channels=16):
+                 en_out_channels=16, gru_hidden_size=256):
         super().__init__()
         if n_gru != 1:
             # rmvpe.pt is E2E(4, 1, (2, 2)); upstream's GRU-less branch does not even construct.
             raise ValueError(f"only the one-layer BiGRU head of rmvpe.pt is implemented, not n_gru={n_gru}")
         self.unet = DeepUnet(kernel_size, n_blocks, en_de_layers, inter_layers, in_channels, en_out_channels)
         self.cnn = nn.Conv2d(en_out_channels, 3, 3, padding=1)
-        self.fc = SalienceHead()
+        self.fc = SalienceHead(gru_hidden_size)
+
+    @classmethod
+    def from_architecture(cls, architecture) -> "E2E":
+        """The network a manifest's `rmvpe.architecture` block describes (`rmvpe_convert.ARCHITECTURE`'s fields)."""
+        a = architecture
+        return cls(a["n_blocks"], a["n_gru"], tuple(a["kernel_size"]), a["en_de_layers"], a["inter_layers"],
+                   a["in_channels"], a["en_out_channels"], a["gru_hidden_size"])
 
     @staticmethod
     def mel_to_image(mel: mx.array) -> mx.array:

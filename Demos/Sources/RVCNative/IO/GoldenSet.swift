@@ -1,0 +1,123 @@
+import Foundation
+
+/// `golden/<Name>/index.json` (`schemas/golden.schema.json`): what `golden.safetensors` beside it holds.
+public struct GoldenIndex: Decodable, Sendable {
+    public static let supportedFormatVersion = 1
+
+    public struct Stage: Decodable, Equatable, Sendable {
+        public let name: String
+        public let inputs: [String]
+        public let outputs: [String]
+        public let minSnrDb: Double
+    }
+
+    public struct TensorEntry: Decodable, Equatable, Sendable {
+        public let name: String
+        public let stage: String?
+        public let role: String
+        public let shape: [Int]
+        public let dtype: String
+        public let layout: String
+        public let sha256: String
+    }
+
+    public let format: String
+    public let formatVersion: Int
+    public let kind: String
+    public let modelName: String
+    public let manifestSha256: String
+    public let seed: Int
+    public let toolVersion: String
+    public let stages: [Stage]
+    public let tensors: [TensorEntry]
+
+    public static func load(path: String) throws -> GoldenIndex {
+        let data = try readFile(path)
+        let index: GoldenIndex
+        do {
+            index = try VoiceManifest.decoder().decode(GoldenIndex.self, from: data)
+        } catch let error as DecodingError {
+            throw RVCError.goldenIndexUnreadable(path: path, reason: describeDecodingError(error))
+        } catch {
+            throw RVCError.goldenIndexUnreadable(path: path, reason: "\(error)")
+        }
+        guard index.format == "rvc-ios-golden", index.formatVersion == supportedFormatVersion else {
+            throw RVCError.goldenIndexUnreadable(
+                path: path, reason: "format `\(index.format)` version \(index.formatVersion), this build reads "
+                    + "`rvc-ios-golden` version \(supportedFormatVersion)")
+        }
+        return index
+    }
+
+    public func entry(_ name: String) -> TensorEntry? {
+        tensors.first { $0.name == name }
+    }
+}
+
+/// A golden set (folder with `golden.safetensors` + `index.json`) or a bare safetensors file of inputs.
+///
+/// Tensors are stored in upstream's layouts; `tensor(_:layout:)` returns them in the layout asked for.
+/// A tensor's stored layout comes from the index, else from the file's `layout.<name>` metadata, else from
+/// the voice naming table in docs/formats.md.
+public struct GoldenSet {
+    public let index: GoldenIndex?
+    public let file: SafeTensorsFile
+
+    public init(path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw RVCError.fileUnreadable(path: path, reason: "no such file or folder")
+        }
+        if isDirectory.boolValue {
+            let folder = URL(fileURLWithPath: path)
+            index = try GoldenIndex.load(path: folder.appendingPathComponent("index.json").path)
+            file = try SafeTensorsFile(path: folder.appendingPathComponent("golden.safetensors").path)
+        } else {
+            index = nil
+            file = try SafeTensorsFile(path: path)
+        }
+    }
+
+    public init(index: GoldenIndex?, file: SafeTensorsFile) {
+        self.index = index
+        self.file = file
+    }
+
+    public func contains(_ name: String) -> Bool { file.entries[name] != nil }
+
+    public func storedLayout(of name: String) -> String? {
+        index?.entry(name)?.layout ?? file.metadata["layout.\(name)"] ?? VoiceTensors.goldenLayout(of: name)
+    }
+
+    /// Tensor `name` as Float32 in `layout` (e.g. `BTC`), transposed from how it is stored.
+    public func tensor(_ name: String, layout: String) throws -> Tensor {
+        guard contains(name) else { throw RVCError.goldenTensorMissing(name: name) }
+        let stored = try file.tensor(name)
+        guard let storedLayout = storedLayout(of: name), storedLayout.count == stored.rank else {
+            throw RVCError.layoutUnsupported(name: name, layout: storedLayout(of: name) ?? "unknown", wanted: layout)
+        }
+        guard let converted = stored.converted(fromLayout: storedLayout, toLayout: layout) else {
+            throw RVCError.layoutUnsupported(name: name, layout: storedLayout, wanted: layout)
+        }
+        return converted
+    }
+
+    /// Integer tensor `name` (lengths, indices), flattened.
+    public func int32Values(_ name: String) throws -> (shape: [Int], values: [Int32]) {
+        guard contains(name) else { throw RVCError.goldenTensorMissing(name: name) }
+        return try file.int32Values(name)
+    }
+}
+
+extension Tensor {
+    /// The tensor with its axes reordered from one layout string to another (`BCT` -> `BTC`), or nil when
+    /// the two do not name the same axes.
+    public func converted(fromLayout source: String, toLayout target: String) -> Tensor? {
+        let sourceAxes = Array(source)
+        let targetAxes = Array(target)
+        guard sourceAxes.count == rank, Set(sourceAxes).count == rank,
+              sourceAxes.sorted() == targetAxes.sorted() else { return nil }
+        let permutation = targetAxes.compactMap { sourceAxes.firstIndex(of: $0) }
+        return permuted(permutation)
+    }
+}

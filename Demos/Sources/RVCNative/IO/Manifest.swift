@@ -1,0 +1,149 @@
+import Foundation
+
+/// `<Name>.manifest.json`, written by `rvc-ios export` beside the weights (`schemas/manifest.schema.json`).
+public struct VoiceManifest: Decodable, Sendable {
+    public static let supportedFormatVersion = 1
+
+    public struct TensorEntry: Decodable, Equatable, Sendable {
+        public let key: String
+        public let shape: [Int]
+        public let dtype: String
+        public let layout: String
+        public let sha256: String
+    }
+
+    public let formatVersion: Int
+    public let kind: String
+    public let modelName: String
+    public let weightsFile: String
+    public let dtype: String
+    public let tensors: [TensorEntry]
+    /// Present for voices (`kind == "voice"`); decoded from `config` plus the top-level flags.
+    public let configuration: Configuration?
+
+    private enum CodingKeys: String, CodingKey {
+        case formatVersion, kind, modelName, weightsFile, dtype, tensors, config
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try container.decode(Int.self, forKey: .formatVersion)
+        kind = try container.decode(String.self, forKey: .kind)
+        modelName = try container.decode(String.self, forKey: .modelName)
+        weightsFile = try container.decode(String.self, forKey: .weightsFile)
+        dtype = try container.decode(String.self, forKey: .dtype)
+        tensors = try container.decode([TensorEntry].self, forKey: .tensors)
+        configuration = container.contains(.config) ? try Configuration(from: decoder) : nil
+    }
+
+    /// Snake-case keys are mapped to Swift names here, once, for every manifest and golden index type.
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    /// Reads and checks a manifest: its format version first (so a newer format is reported as such, not
+    /// as a missing field), then every field, then that it describes a voice with a plain weights file name.
+    public static func load(path: String) throws -> VoiceManifest {
+        try parse(try readFile(path), path: path)
+    }
+
+    /// `load` for bytes already read; `path` names them in errors.
+    public static func parse(_ data: Data, path: String) throws -> VoiceManifest {
+        struct FormatProbe: Decodable { let formatVersion: Int }
+        do {
+            let probe = try decoder().decode(FormatProbe.self, from: data)
+            guard probe.formatVersion == supportedFormatVersion else {
+                throw RVCError.manifestFormatVersion(path: path, found: probe.formatVersion, supported: supportedFormatVersion)
+            }
+            let manifest = try decoder().decode(VoiceManifest.self, from: data)
+            guard manifest.kind == "voice", manifest.configuration != nil else {
+                throw RVCError.manifestKind(path: path, found: manifest.kind)
+            }
+            let name = manifest.weightsFile
+            guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != ".." else {
+                throw RVCError.manifestWeightsFile(path: path, weightsFile: name)
+            }
+            return manifest
+        } catch let error as RVCError {
+            throw error
+        } catch let error as DecodingError {
+            throw RVCError.manifestUnreadable(path: path, reason: describeDecodingError(error))
+        } catch {
+            throw RVCError.manifestUnreadable(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Checks that the weights file holds exactly the manifest's tensors, each with the listed shape, dtype
+    /// and sha256 of its stored bytes.
+    public func verify(_ weights: SafeTensorsFile) throws {
+        let listed = Set(tensors.map(\.key))
+        if let extra = weights.keys.first(where: { !listed.contains($0) }) {
+            throw RVCError.weightsTensorNotInManifest(key: extra)
+        }
+        for expected in tensors {
+            guard let stored = weights.entries[expected.key] else {
+                throw RVCError.manifestTensorNotInWeights(key: expected.key)
+            }
+            guard stored.shape == expected.shape else {
+                throw RVCError.manifestEntryMismatch(
+                    key: expected.key, field: "shape", manifest: "\(expected.shape)", weights: "\(stored.shape)")
+            }
+            guard stored.dtype.manifestName == expected.dtype else {
+                throw RVCError.manifestEntryMismatch(
+                    key: expected.key, field: "dtype", manifest: expected.dtype, weights: stored.dtype.manifestName)
+            }
+        }
+        // Hashing ~100 MB is the slow part of loading: tensors are hashed in parallel, then checked in order.
+        var digests = [String](repeating: "", count: tensors.count)
+        digests.withUnsafeMutableBufferPointer { digests in
+            guard let results = digests.baseAddress else { return }
+            ParallelWork.run(workers: min(ParallelWork.workerCount, tensors.count)) { worker, workers in
+                for index in stride(from: worker, to: tensors.count, by: workers) {
+                    results[index] = (try? weights.withRawBytes(tensors[index].key) { SHA256.hexDigest($0) }) ?? ""
+                }
+            }
+        }
+        for (expected, actual) in zip(tensors, digests) where actual != expected.sha256.lowercased() {
+            throw RVCError.checksumMismatch(key: expected.key, expected: expected.sha256, actual: actual)
+        }
+    }
+}
+
+/// A whole file's bytes; `mapped` maps large files instead of copying them.
+func readFile(_ path: String, mapped: Bool = false) throws -> Data {
+    do {
+        return try Data(contentsOf: URL(fileURLWithPath: path), options: mapped ? .mappedIfSafe : [])
+    } catch {
+        throw RVCError.fileUnreadable(path: path, reason: error.localizedDescription)
+    }
+}
+
+func snakeCase(_ name: String) -> String {
+    name.reduce(into: "") { result, character in
+        if character.isUppercase {
+            result += "_" + character.lowercased()
+        } else {
+            result.append(character)
+        }
+    }
+}
+
+/// A decoding error as a short phrase naming the field. `snakeCaseKeys`: the decoder converted the file's
+/// snake_case names, so they are converted back to name fields as the file spells them.
+func describeDecodingError(_ error: DecodingError, snakeCaseKeys: Bool = true) -> String {
+    switch error {
+    case let .dataCorrupted(context), let .keyNotFound(_, context),
+         let .typeMismatch(_, context), let .valueNotFound(_, context):
+        var path = context.codingPath
+        if case let .keyNotFound(key, _) = error { path.append(key) }
+        let place = path.map { key in
+            key.intValue.map { "[\($0)]" } ?? (snakeCaseKeys ? snakeCase(key.stringValue) : key.stringValue)
+        }.joined(separator: ".")
+        if case .keyNotFound = error { return "missing `\(place)`" }
+        return place.isEmpty ? context.debugDescription : "`\(place)`: \(context.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
+}

@@ -1,0 +1,346 @@
+import Foundation
+
+#if _endian(big)
+#error("safetensors data is little-endian; this reader copies it as the host's native layout")
+#endif
+
+/// A safetensors file: an 8-byte little-endian header length, a JSON header, then the tensor bytes.
+///
+/// Nothing in the header is trusted: the length must fit the file, every entry's dtype, shape and offsets
+/// must describe exactly the bytes it claims, inside the data section and not shared with another entry.
+/// A damaged file throws an `RVCError` naming the problem; it never traps or reads out of bounds.
+public struct SafeTensorsFile {
+    public enum DType: String, Sendable {
+        case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
+        case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8"
+        case u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8", bool = "BOOL"
+
+        var byteWidth: Int {
+            switch self {
+            case .f64, .i64, .u64: return 8
+            case .f32, .i32, .u32: return 4
+            case .f16, .bf16, .i16, .u16: return 2
+            case .i8, .u8, .bool: return 1
+            }
+        }
+
+        /// The name the manifest and golden index use for this dtype.
+        public var manifestName: String {
+            switch self {
+            case .f64: return "float64"
+            case .f32: return "float32"
+            case .f16: return "float16"
+            case .bf16: return "bfloat16"
+            case .i64: return "int64"
+            case .i32: return "int32"
+            case .i16: return "int16"
+            case .i8: return "int8"
+            case .u64: return "uint64"
+            case .u32: return "uint32"
+            case .u16: return "uint16"
+            case .u8: return "uint8"
+            case .bool: return "bool"
+            }
+        }
+    }
+
+    public struct Entry: Sendable {
+        public let key: String
+        public let dtype: DType
+        public let shape: [Int]
+        /// Byte range within the data section.
+        public let byteRange: Range<Int>
+    }
+
+    /// Headers larger than this are refused before parsing (the reference implementation's limit).
+    static let maximumHeaderBytes = 100_000_000
+
+    public let path: String
+    public let entries: [String: Entry]
+    public let metadata: [String: String]
+    private let bytes: Data
+    private let dataStart: Int
+
+    public var keys: [String] { entries.keys.sorted() }
+
+    public init(path: String) throws {
+        try self.init(bytes: try readFile(path, mapped: true), path: path)
+    }
+
+    public init(bytes: Data, path: String) throws {
+        self.path = path
+        self.bytes = bytes
+        guard bytes.count >= 8 else { throw RVCError.safetensorsTooShort(path: path, byteCount: bytes.count) }
+        let declared: UInt64 = bytes.withUnsafeBytes { raw in
+            var value: UInt64 = 0
+            for position in 0..<8 { value |= UInt64(raw[position]) << UInt64(8 * position) }
+            return value
+        }
+        let available = bytes.count - 8
+        guard declared >= 2, declared <= UInt64(available), declared <= UInt64(Self.maximumHeaderBytes) else {
+            throw RVCError.safetensorsHeaderLength(path: path, declared: declared, available: available)
+        }
+        let headerLength = Int(declared)
+        let headerBytes = bytes.withUnsafeBytes { raw in Data(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + headerLength)])) }
+        let header: SafeTensorsHeader
+        do {
+            header = try JSONDecoder().decode(SafeTensorsHeader.self, from: headerBytes)
+        } catch let error as DecodingError {
+            throw RVCError.safetensorsHeaderInvalid(path: path, reason: describeDecodingError(error, snakeCaseKeys: false))
+        } catch {
+            throw RVCError.safetensorsHeaderInvalid(path: path, reason: "\(error)")
+        }
+        dataStart = 8 + headerLength
+        metadata = header.metadata
+        entries = try Self.validate(header.tensors, dataByteCount: bytes.count - dataStart, path: path)
+    }
+
+    private static func validate(_ raw: [String: SafeTensorsHeader.TensorEntry], dataByteCount: Int,
+                                 path: String) throws -> [String: Entry] {
+        var entries: [String: Entry] = [:]
+        for (key, value) in raw {
+            guard let dtype = DType(rawValue: value.dtype) else {
+                throw RVCError.safetensorsEntryInvalid(path: path, key: key, reason: "unknown dtype `\(value.dtype)`")
+            }
+            guard value.shape.allSatisfy({ $0 >= 0 }) else {
+                throw RVCError.safetensorsEntryInvalid(path: path, key: key, reason: "negative dimension in \(value.shape)")
+            }
+            guard value.dataOffsets.count == 2 else {
+                throw RVCError.safetensorsEntryInvalid(path: path, key: key, reason: "data_offsets must hold two numbers")
+            }
+            let (begin, end) = (value.dataOffsets[0], value.dataOffsets[1])
+            guard begin >= 0, begin <= end, end <= dataByteCount else {
+                throw RVCError.safetensorsOffsetsOutOfRange(
+                    path: path, key: key, begin: begin, end: end, dataByteCount: dataByteCount)
+            }
+            var expected = dtype.byteWidth
+            for dimension in value.shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: dimension)
+                guard !overflow else {
+                    throw RVCError.safetensorsEntryInvalid(path: path, key: key, reason: "shape \(value.shape) is too large")
+                }
+                expected = product
+            }
+            guard expected == end - begin else {
+                throw RVCError.safetensorsSizeMismatch(path: path, key: key, expectedBytes: expected, storedBytes: end - begin)
+            }
+            entries[key] = Entry(key: key, dtype: dtype, shape: value.shape, byteRange: begin..<end)
+        }
+        let ordered = entries.values.filter { !$0.byteRange.isEmpty }
+            .sorted { ($0.byteRange.lowerBound, $0.key) < ($1.byteRange.lowerBound, $1.key) }
+        for (previous, next) in zip(ordered, ordered.dropFirst()) where next.byteRange.lowerBound < previous.byteRange.upperBound {
+            throw RVCError.safetensorsOverlap(path: path, key: next.key, otherKey: previous.key)
+        }
+        return entries
+    }
+
+    public func entry(_ key: String) throws -> Entry {
+        guard let entry = entries[key] else { throw RVCError.tensorNotInFile(path: path, key: key) }
+        return entry
+    }
+
+    /// The tensor's bytes exactly as stored (what the manifest's sha256 covers).
+    public func withRawBytes<Result>(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+        let entry = try entry(key)
+        return try bytes.withUnsafeBytes { raw in
+            try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)]))
+        }
+    }
+
+    /// A floating-point or integer tensor as Float32 values.
+    public func tensor(_ key: String) throws -> Tensor {
+        let entry = try entry(key)
+        let readable: [DType] = [.f32, .f16, .i32, .i64]
+        guard readable.contains(entry.dtype) else {
+            throw RVCError.unsupportedDType(key: key, dtype: entry.dtype.rawValue, readable: readable.map(\.rawValue))
+        }
+        let count = entry.shape.reduce(1, *)
+        var values = [Float](repeating: 0, count: count)
+        try withRawBytes(key) { raw in
+            values.withUnsafeMutableBufferPointer { target in
+                switch entry.dtype {
+                case .f16:
+                    for i in 0..<count { target[i] = floatFromHalf(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+                case .i32:
+                    for i in 0..<count { target[i] = Float(raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
+                case .i64:
+                    for i in 0..<count { target[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
+                default:
+                    UnsafeMutableRawBufferPointer(target).copyMemory(from: raw)
+                }
+            }
+        }
+        return Tensor(shape: entry.shape, data: values)
+    }
+
+    /// An integer tensor as Int32 values (indices, lengths); I64 values must fit 32 bits.
+    public func int32Values(_ key: String) throws -> (shape: [Int], values: [Int32]) {
+        let entry = try entry(key)
+        let count = entry.shape.reduce(1, *)
+        var values = [Int32](repeating: 0, count: count)
+        try withRawBytes(key) { raw in
+            switch entry.dtype {
+            case .i32:
+                values.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
+            case .i64:
+                for i in 0..<count {
+                    let wide = raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)
+                    guard let narrow = Int32(exactly: wide) else { throw RVCError.integerOutOfRange(key: key, value: wide) }
+                    values[i] = narrow
+                }
+            default:
+                throw RVCError.unsupportedDType(key: key, dtype: entry.dtype.rawValue, readable: ["I32", "I64"])
+            }
+        }
+        return (entry.shape, values)
+    }
+}
+
+/// The JSON header: tensor entries plus the optional string-to-string `__metadata__`.
+private struct SafeTensorsHeader: Decodable {
+    struct TensorEntry: Decodable {
+        let dtype: String
+        let shape: [Int]
+        let dataOffsets: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case dtype, shape
+            case dataOffsets = "data_offsets"
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    let tensors: [String: TensorEntry]
+    let metadata: [String: String]
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        var tensors: [String: TensorEntry] = [:]
+        var metadata: [String: String] = [:]
+        for key in container.allKeys {
+            if key.stringValue == "__metadata__" {
+                metadata = try container.decode([String: String].self, forKey: key)
+            } else {
+                tensors[key.stringValue] = try container.decode(TensorEntry.self, forKey: key)
+            }
+        }
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+}
+
+/// IEEE 754 binary16 to binary32, written out because `Float16` is missing on macOS x86_64.
+func floatFromHalf(_ bits: UInt16) -> Float {
+    let sign = UInt32(bits & 0x8000) << 16
+    let exponent = UInt32(bits >> 10) & 0x1f
+    var mantissa = UInt32(bits & 0x3ff)
+    let result: UInt32
+    switch exponent {
+    case 0:
+        if mantissa == 0 {
+            result = sign
+        } else {
+            // Subnormal half: normalise into a float exponent.
+            var shifted = Int32(-1)
+            repeat {
+                mantissa <<= 1
+                shifted += 1
+            } while mantissa & 0x400 == 0
+            result = sign | UInt32(Int32(127 - 15) - shifted) << 23 | (mantissa & 0x3ff) << 13
+        }
+    case 0x1f:
+        result = sign | 0x7f80_0000 | mantissa << 13
+    default:
+        result = sign | (exponent + 112) << 23 | mantissa << 13
+    }
+    return Float(bitPattern: result)
+}
+
+/// Writes tensors to a safetensors file with string `__metadata__` (the candidate files `golden diff` reads).
+public struct SafeTensorsWriter {
+    private struct Pending {
+        let name: String
+        let dtype: SafeTensorsFile.DType
+        let shape: [Int]
+        let bytes: Data
+    }
+
+    public var metadata: [String: String] = [:]
+    private var pending: [Pending] = []
+
+    public init() {}
+
+    public var names: [String] { pending.map(\.name) }
+
+    public mutating func add(_ name: String, _ tensor: Tensor) {
+        precondition(!names.contains(name), "tensor `\(name)` added twice")
+        let bytes = tensor.data.withUnsafeBytes { Data($0) }
+        pending.append(Pending(name: name, dtype: .f32, shape: tensor.shape, bytes: bytes))
+    }
+
+    public mutating func add(_ name: String, int32Values values: [Int32], shape: [Int]) {
+        precondition(!names.contains(name), "tensor `\(name)` added twice")
+        precondition(shape.reduce(1, *) == values.count)
+        let bytes = values.withUnsafeBytes { Data($0) }
+        pending.append(Pending(name: name, dtype: .i32, shape: shape, bytes: bytes))
+    }
+
+    public func serialized() -> Data {
+        var fields: [String] = []
+        if !metadata.isEmpty {
+            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))" }
+            fields.append("\"__metadata__\":{\(items.joined(separator: ","))}")
+        }
+        var offset = 0
+        for tensor in pending {
+            let shape = tensor.shape.map(String.init).joined(separator: ",")
+            fields.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
+                + "\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
+            offset += tensor.bytes.count
+        }
+        var header = Array("{\(fields.joined(separator: ","))}".utf8)
+        // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
+        while header.count % 8 != 0 { header.append(0x20) }
+        var output = Data(capacity: 8 + header.count + offset)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { output.append(contentsOf: $0) }
+        output.append(contentsOf: header)
+        for tensor in pending { output.append(tensor.bytes) }
+        return output
+    }
+
+    public func write(to path: String) throws {
+        do {
+            try serialized().write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw RVCError.fileUnwritable(path: path, reason: error.localizedDescription)
+        }
+    }
+}
+
+/// A JSON string literal with the escapes RFC 8259 requires.
+func jsonString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}

@@ -1,0 +1,230 @@
+import Foundation
+import RVCNative
+
+// A thin command line over RVCNative: parse, call, print. Errors end the process with one line and a
+// non-zero exit code (2 for usage mistakes, 1 for unusable files).
+
+let overview = """
+RVCNativeMac: run an exported RVC voice in dependency-free Swift.
+
+Usage:
+  RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced]
+  RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
+  RVCNativeMac f0 --assets DIR --model NAME --inputs PATH --output FILE [--pad-mode MODE] [--repeats N]
+  RVCNativeMac help [COMMAND]
+  RVCNativeMac COMMAND --help
+
+Commands:
+  run         Run every stage of the voice (or, for an RMVPE golden set, of the pitch model) and write
+              each intermediate the golden set names (a candidate file for `rvc-ios golden diff`).
+  synthesize  Run the voice for audio only, decoding in time chunks to bound memory.
+  f0          Run the RMVPE pitch model on 16 kHz audio for f0 only, timing each stage.
+
+"""
+
+let commonOptions = """
+  --assets DIR      Folder holding NAME.manifest.json and the weights file it names.
+  --model NAME      The voice's name (the manifest is DIR/NAME.manifest.json).
+  --inputs PATH     A golden set folder (golden.safetensors + index.json) or a safetensors file with the
+                    inputs and noise: phone, phone_lengths, sid, noise.z_p and, for f0 voices, pitch,
+                    pitchf, noise.nsf, noise.nsf_phase (names and layouts as in docs/formats.md).
+  --output FILE     The safetensors file to write.
+"""
+
+let runHelp = """
+RVCNativeMac run: every stage of the voice, each intermediate written for comparison with a golden set.
+
+Usage:
+  RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced]
+
+Options:
+\(commonOptions)
+  --teacher-forced  Feed each stage the golden set's tensors for its inputs instead of this run's own
+                    outputs, so a wrong stage cannot hide behind an earlier one. Needs a golden set
+                    with intermediates.
+  -h, --help        Show this help.
+
+Writes every intermediate and output the golden index names (all of them for a bare inputs file),
+channels-last, each declared in __metadata__ as layout.<name>, with `producer` and `mode`
+(chained or teacher-forced).
+
+"""
+
+let synthesizeHelp = """
+RVCNativeMac synthesize: the voice's audio only, with the decoder run over time chunks.
+
+Usage:
+  RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
+
+Options:
+\(commonOptions)
+  --chunk-frames N  Feature frames per decoder chunk (default 1000; 0 decodes in one piece).
+  -h, --help        Show this help.
+
+Writes `audio` (B, samples, 1), layout BTC, and prints the time loading and synthesis took (wall and
+CPU) and the process's peak memory.
+
+"""
+
+struct UsageError: Error {
+    let message: String
+}
+
+/// `--name value` options and `--flag` switches after the command word.
+struct ParsedOptions {
+    var values: [String: String] = [:]
+    var flags: Set<String> = []
+
+    init(_ arguments: ArraySlice<String>, valueOptions: Set<String>, flagOptions: Set<String>) throws {
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            if valueOptions.contains(argument) {
+                guard let value = remaining.popFirst(), !value.hasPrefix("--") else {
+                    throw UsageError(message: "\(argument) needs a value.")
+                }
+                guard values[argument] == nil else { throw UsageError(message: "\(argument) is given twice.") }
+                values[argument] = value
+            } else if flagOptions.contains(argument) {
+                flags.insert(argument)
+            } else {
+                throw UsageError(message: "Unknown argument `\(argument)`.")
+            }
+        }
+    }
+
+    func required(_ name: String) throws -> String {
+        guard let value = values[name] else { throw UsageError(message: "Missing \(name).") }
+        return value
+    }
+}
+
+func loadVoiceAndInputs(_ options: ParsedOptions) throws -> (Synthesizer, GoldenSet, SynthesisInputs) {
+    let (synthesizer, _) = try Synthesizer.load(assetsDirectory: try options.required("--assets"),
+                                                modelName: try options.required("--model"))
+    let golden = try GoldenSet(path: try options.required("--inputs"))
+    let inputs = try SynthesisInputs(golden: golden, configuration: synthesizer.configuration)
+    return (synthesizer, golden, inputs)
+}
+
+func runCommand(_ arguments: ArraySlice<String>) throws {
+    // The golden index's kind picks the model: RMVPE sets go to RMVPECommands.swift.
+    if inputsAreForRMVPE(arguments) { return try runRMVPECommand(arguments) }
+    let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output"],
+                                    flagOptions: ["--teacher-forced"])
+    let output = try options.required("--output")
+    let (synthesizer, golden, inputs) = try loadVoiceAndInputs(options)
+    let mode: StageRunner.Mode = options.flags.contains("--teacher-forced") ? .teacherForced : .chained
+
+    // A golden index names what to write; a bare inputs file gets everything.
+    let wanted: Set<String>? = golden.index.map { index in
+        Set(index.tensors.filter { $0.role == "intermediate" || $0.role == "output" }.map(\.name))
+    }
+    var writer = SafeTensorsWriter()
+    writer.metadata["producer"] = "RVCNative (Swift, rvc-ios-tools Demos)"
+    writer.metadata["mode"] = mode.rawValue
+    let started = Date()
+    try StageRunner(synthesizer: synthesizer).run(inputs, mode: mode, golden: golden) { name, tensor in
+        guard wanted?.contains(name) ?? true, let layout = VoiceTensors.nativeLayout(of: name) else { return }
+        writer.add(name, tensor)
+        writer.metadata["layout.\(name)"] = layout
+    }
+    let seconds = Date().timeIntervalSince(started)
+    try writer.write(to: output)
+    print("Wrote \(writer.names.count) tensors (\(mode.rawValue)) to \(output) in \(String(format: "%.2f", seconds)) s.")
+}
+
+func synthesizeCommand(_ arguments: ArraySlice<String>) throws {
+    let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output", "--chunk-frames"],
+                                    flagOptions: [])
+    let output = try options.required("--output")
+    var chunkFrames = 1000
+    if let text = options.values["--chunk-frames"] {
+        guard let value = Int(text), value >= 0 else { throw UsageError(message: "--chunk-frames must be a whole number >= 0.") }
+        chunkFrames = value
+    }
+    let loadStart = Date()
+    let (synthesizer, _, inputs) = try loadVoiceAndInputs(options)
+    let runStart = Date()
+    let cpuStart = processCPUSeconds()
+    let audio = try synthesizer.synthesize(inputs, decoderChunkFrames: chunkFrames)
+    let runSeconds = Date().timeIntervalSince(runStart)
+    let cpuSeconds = processCPUSeconds() - cpuStart
+    var writer = SafeTensorsWriter()
+    writer.metadata["producer"] = "RVCNative (Swift, rvc-ios-tools Demos)"
+    writer.metadata["layout.audio"] = "BTC"
+    writer.add("audio", audio)
+    try writer.write(to: output)
+    let seconds = Double(audio.frameCount) / Double(synthesizer.configuration.sampleRate)
+    let peak = peakResidentMegabytes().map { String(format: ", peak memory %.0f MB", $0) } ?? ""
+    print(String(format: "Wrote %.2f s of audio to %@: load %.2f s, synthesis %.2f s (CPU %.2f s)%@.",
+                 seconds, output, runStart.timeIntervalSince(loadStart), runSeconds, cpuSeconds, peak))
+}
+
+/// CPU seconds (user + system, all threads) this process has used.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// Peak resident memory in MB. On Linux from /proc/self/status (VmHWM): getrusage's ru_maxrss there also
+/// counts the parent's memory when the process was started by fork and exec.
+func peakResidentMegabytes() -> Double? {
+    #if os(Linux)
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+    return kilobytes / 1024
+    #else
+    var usage = rusage()
+    getrusage(RUSAGE_SELF, &usage)
+    return Double(usage.ru_maxrss) / (1024 * 1024)  // bytes on Darwin
+    #endif
+}
+
+func main() -> Int32 {
+    let arguments = CommandLine.arguments.dropFirst()
+    let helpWords: Set<String> = ["-h", "--help"]
+    do {
+        guard let command = arguments.first, !helpWords.contains(command) else {
+            print(overview, terminator: "")
+            return arguments.isEmpty ? 2 : 0
+        }
+        let rest = arguments.dropFirst()
+        let wantsHelp = rest.contains { helpWords.contains($0) }
+        switch command {
+        case "run":
+            if wantsHelp { print(runHelp, terminator: ""); return 0 }
+            try runCommand(rest)
+        case "f0":
+            if wantsHelp { print(f0Help, terminator: ""); return 0 }
+            try f0Command(rest)
+        case "synthesize":
+            if wantsHelp { print(synthesizeHelp, terminator: ""); return 0 }
+            try synthesizeCommand(rest)
+        case "help":
+            switch rest.first {
+            case "run": print(runHelp, terminator: "")
+            case "synthesize": print(synthesizeHelp, terminator: "")
+            case "f0": print(f0Help, terminator: "")
+            default: print(overview, terminator: "")
+            }
+        default:
+            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize or f0 (see --help).")
+        }
+        return 0
+    } catch let error as UsageError {
+        FileHandle.standardError.write(Data("error: \(error.message) See `RVCNativeMac --help`.\n".utf8))
+        return 2
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        return 1
+    }
+}
+
+exit(main())

@@ -1,0 +1,101 @@
+"""Regenerate the committed fixtures shared by Python and Swift tests.
+
+For each tiny demo voice: the upstream-format .pth is built from upstream's code (not committed), exported to
+`swift_fixtures/<name>.safetensors` + `.manifest.json`, and its golden set written to `golden/<name>/`.
+For the RMVPE pitch model: a tiny demo rmvpe.pt (`rmvpe_demo.TINY_ARCHITECTURE`) exported to
+`swift_fixtures/tiny-rmvpe.*`, and one golden set per frame padding mode, `golden/tiny-rmvpe-<mode>/`.
+
+    python scripts/make_fixtures.py            # rewrite all fixtures
+    (tests/test_fixtures.py regenerates them into a temporary folder and compares)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class Fixture:
+    name: str
+    preset: str
+    flavor: str
+    seed: int
+    seconds: float
+
+
+# Together these cover v1 and v2, 32k/40k/48k (including v1 48k's five upsampling stages), f0 and no-f0,
+# and both file flavors (weight_g/weight_v and parametrizations).
+FIXTURES = (
+    Fixture("tiny-v2-40k", "v2-40k-tiny", "rvc-webui", seed=1, seconds=0.5),
+    Fixture("tiny-v1-48k-nof0", "v1-48k-nof0-tiny", "rvc-webui", seed=2, seconds=0.4),
+    Fixture("tiny-v2-32k-applio", "v2-32k-tiny", "applio", seed=3, seconds=0.3),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RmvpeFixture:
+    name: str  # the golden set's folder
+    model_name: str  # the exported model in swift_fixtures/
+    preset: str
+    model_seed: int
+    audio_seed: int
+    samples: int
+    pad_mode: str
+
+
+# The tiny RMVPE with weight seed 4 has voiced and unvoiced frames on this audio. 8000 samples are 51 frames,
+# reflect-padded to 64; 10080 samples are exactly 64 frames, a multiple of 32, so nothing is padded.
+RMVPE_FIXTURES = (
+    RmvpeFixture("tiny-rmvpe-reflect", "tiny-rmvpe", "tiny", model_seed=4, audio_seed=1, samples=8000,
+                 pad_mode="reflect"),
+    RmvpeFixture("tiny-rmvpe-constant", "tiny-rmvpe", "tiny", model_seed=4, audio_seed=1, samples=10080,
+                 pad_mode="constant"),
+)
+
+
+def make_rmvpe_fixture(fixture: RmvpeFixture, assets_dir: Path, golden_root: Path, sources_dir: Path) -> None:
+    from rvc_ios_tools.generate import generate_rmvpe_golden
+    from rvc_ios_tools.rmvpe_convert import export_rmvpe
+    from rvc_ios_tools.rmvpe_demo import write_demo_rmvpe
+
+    source = write_demo_rmvpe(sources_dir / f"{fixture.model_name}.pt", fixture.model_seed, preset=fixture.preset)
+    export_rmvpe(source, assets_dir)
+    generate_rmvpe_golden(assets_dir, fixture.model_name, golden_root / fixture.name, seed=fixture.audio_seed,
+                          seconds=fixture.samples / 16000, pad_mode=fixture.pad_mode)
+
+
+def make_fixture(fixture: Fixture, assets_dir: Path, golden_root: Path, voices_dir: Path) -> None:
+    from rvc_ios_tools.demo import write_demo_voice
+    from rvc_ios_tools.export import export_voice
+    from rvc_ios_tools.generate import generate_voice_golden
+
+    source = write_demo_voice(voices_dir / f"{fixture.name}.pth", fixture.preset, fixture.seed, fixture.flavor)
+    export_voice(source, assets_dir, fixture.name)
+    generate_voice_golden(assets_dir, fixture.name, golden_root / fixture.name, seed=fixture.seed,
+                          seconds=fixture.seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="Regenerate one fixture by name.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for fixture in FIXTURES:
+            if args.only and fixture.name != args.only:
+                continue
+            make_fixture(fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
+            print(f"wrote swift_fixtures/{fixture.name}.* and golden/{fixture.name}/")
+        for rmvpe_fixture in RMVPE_FIXTURES:
+            if args.only and rmvpe_fixture.name != args.only:
+                continue
+            make_rmvpe_fixture(rmvpe_fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
+            print(f"wrote swift_fixtures/{rmvpe_fixture.model_name}.* and golden/{rmvpe_fixture.name}/")
+
+
+if __name__ == "__main__":
+    main()

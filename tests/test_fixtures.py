@@ -1,0 +1,52 @@
+"""The committed fixtures (golden/, swift_fixtures/) are what scripts/make_fixtures.py produces today."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from rvc_ios_tools.diff import compare_golden
+from rvc_ios_tools.golden import read_golden
+
+REPO = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("make_fixtures", REPO / "scripts" / "make_fixtures.py")
+make_fixtures = importlib.util.module_from_spec(spec)
+sys.modules["make_fixtures"] = make_fixtures  # dataclasses look their module up there
+spec.loader.exec_module(make_fixtures)
+
+
+def assert_reproduces_committed(model_name: str, golden_name: str, fresh_root: Path):
+    """The freshly made manifest lists the committed tensors and the fresh golden set passes against the
+    committed one; returns (committed manifest, committed golden set) for further checks."""
+    committed_manifest = json.loads((REPO / "swift_fixtures" / f"{model_name}.manifest.json").read_text())
+    fresh_manifest = json.loads((fresh_root / "assets" / f"{model_name}.manifest.json").read_text())
+    assert fresh_manifest["tensors"] == committed_manifest["tensors"], "exported weights changed"
+    assert fresh_manifest.get("rmvpe") == committed_manifest.get("rmvpe"), "architecture or pipeline constants changed"
+
+    committed = read_golden(REPO / "golden" / golden_name)
+    fresh = read_golden(fresh_root / "golden" / golden_name)
+    assert committed.index["stages"] == fresh.index["stages"]
+    report = compare_golden(committed, fresh.tensors, {})
+    assert report.passed, report.first_divergent_stage
+    return committed_manifest, committed
+
+
+@pytest.mark.parametrize("fixture", make_fixtures.FIXTURES, ids=lambda f: f.name)
+def test_regenerating_a_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    make_fixtures.make_fixture(fixture, tmp_path / "assets", tmp_path / "golden", tmp_path / "voices")
+    assert_reproduces_committed(fixture.name, fixture.name, tmp_path)
+
+
+@pytest.mark.parametrize("fixture", make_fixtures.RMVPE_FIXTURES, ids=lambda f: f.name)
+def test_regenerating_an_rmvpe_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    make_fixtures.make_rmvpe_fixture(fixture, tmp_path / "assets", tmp_path / "golden", tmp_path / "sources")
+    manifest, golden = assert_reproduces_committed(fixture.model_name, fixture.name, tmp_path)
+    assert manifest["rmvpe"]["architecture"]["gru_hidden_size"] < 256, "the committed RMVPE fixture is the tiny preset"
+    assert golden.index["extra"]["pad_mode"] == fixture.pad_mode
+    # The fixture must exercise both voicing decisions.
+    f0 = golden.tensors["f0"]
+    assert 0 < (f0 > 0).sum() < f0.size
