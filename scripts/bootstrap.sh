@@ -47,10 +47,8 @@ export PATH="$venv/bin:$PATH"
 
 # --- Swift package. -----------------------------------------------------------------------------------------
 build_swift() {
-  if [ -f Demos/Package.swift ]; then
-    say "swift build (Demos, release)"
-    (cd Demos && swift build -c release 2>&1 | tail -n 3)
-  fi
+  say "swift build -c release (Demos)"
+  (cd Demos && swift build -c release --product RVCNativeMac 2>&1 | tail -n 3)
 }
 
 case "$mode" in
@@ -59,24 +57,20 @@ case "$mode" in
     ;;
   demo)
     build_swift
-    if rvc-ios parity --help >/dev/null 2>&1; then
-      say "rvc-ios parity (embedded full-size demo voice)"
-      rvc-ios parity
-    else
-      say "rvc-ios demo-model + export + inspect (embedded full-size demo voice)"
-      rvc-ios demo-model --preset v2-40k --name Demo --output-dir assets/weights
-      rvc-ios inspect assets/weights/Demo.pth
-      rvc-ios export --model-name Demo --models-dir assets/weights --output-dir Assets
-    fi
+    say "rvc-ios parity (embedded full-size demo voice: export, golden, Swift chained + teacher-forced, diff)"
+    rvc-ios parity
     ;;
   test)
     say "pytest (default set)"
     python -m pytest
     say "pytest -m slow (full-size voices)"
     python -m pytest -m slow || [ $? -eq 5 ]
-    if [ -f Demos/Package.swift ]; then
-      say "swift build + swift test (Demos)"
-      (cd Demos && swift build && swift test)
-    fi
+    say "swift build + swift test (Demos)"
+    (cd Demos && swift build && swift test)
+    # The main job end to end: the full-size demo voice through export, golden, the release Swift build
+    # (chained and teacher-forced) and the diff; exits non-zero if any stage is below its floor.
+    say "rvc-ios parity (end to end, full-size demo voice)"
+    rvc-ios parity --work-dir "$repo/parity-out" > "$repo/parity-out.log" 2>&1 || { cat "$repo/parity-out.log"; exit 1; }
+    grep -E "^(chained|teacher-forced):" "$repo/parity-out.log"
     ;;
 esac
