@@ -66,7 +66,7 @@ def test_shape_table_is_upstream_e2e_state_dict():
 
 
 def test_tiny_shape_table_is_upstream_e2e_with_a_narrower_bigru():
-    from upstream_rmvpe import upstream_e2e
+    from rvc_ios_tools.upstream_parity import upstream_rmvpe_e2e as upstream_e2e
 
     with torch.device("meta"):
         model = upstream_e2e(TINY_ARCHITECTURE)

@@ -3,7 +3,7 @@
 Upstream runs from a demo rmvpe.pt (every weight and BatchNorm statistic random, so every layer matters)
 through its own loader, `RMVPE(path)`; ours runs from the safetensors `export_rmvpe` wrote for that file.
 Every test that needs the models runs on rmvpe.pt's full network and on the tiny demo preset the committed
-fixtures use (upstream built from its own classes at that size, `upstream_rmvpe.py`).
+fixtures use (upstream built from its own classes at that size, `upstream_parity.upstream_rmvpe_e2e`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import pytest
 torch = pytest.importorskip("torch")
 upstream_rmvpe = pytest.importorskip("rvc.lib.rmvpe", reason="upstream rvc (with librosa) is a test dependency")
 librosa = pytest.importorskip("librosa")
-
-import torch.nn.functional as F  # noqa: E402
 
 from rvc_ios_tools import mel as mel_spec  # noqa: E402
 from rvc_ios_tools.diff import snr_db  # noqa: E402
@@ -35,7 +33,8 @@ from rvc_ios_tools.rmvpe_inference import (  # noqa: E402
     rmvpe_stage_table,
     salience_to_f0,
 )
-from upstream_rmvpe import load_upstream_rmvpe  # noqa: E402
+from rvc_ios_tools.upstream_parity import load_upstream_rmvpe  # noqa: E402
+from rvc_ios_tools.upstream_parity import run_upstream_rmvpe as upstream_stage_tensors  # noqa: E402
 
 HOP = mel_spec.HOP_LENGTH
 # (samples, why): frame counts 1 + samples // 160.
@@ -57,27 +56,6 @@ def models(request, tmp_path_factory):
     upstream = load_upstream_rmvpe(checkpoint, DEMO_ARCHITECTURES[request.param])
     weights_path, _ = export_rmvpe(checkpoint, folder / "export")
     return upstream, load_rmvpe(weights_path)
-
-
-def upstream_stage_tensors(upstream, audio: np.ndarray, pad_mode: str) -> dict[str, np.ndarray]:
-    """Upstream's modules called one by one, in `E2E.forward`'s order, with `mel2hidden`'s padding mode."""
-    e2e = upstream.model
-    with torch.no_grad():
-        mel = upstream.mel_extractor(torch.from_numpy(audio)[None], center=True)
-        n_frames = mel.shape[-1]
-        padded = F.pad(mel, (0, -n_frames % FRAME_MULTIPLE), mode=pad_mode)
-        x, skips = e2e.unet.encoder(padded.transpose(-1, -2).unsqueeze(1))
-        out = {"mel": mel, "padded_mel": padded, "unet.encoder": x}
-        out.update({f"unet.encoder.skip_{i}": skip for i, skip in enumerate(skips)})
-        out["unet.intermediate"] = x = e2e.unet.intermediate(x)
-        out["unet.decoder"] = x = e2e.unet.decoder(x, skips)
-        out["cnn"] = x = e2e.cnn(x)
-        gru, linear, dropout, sigmoid = e2e.fc
-        out["fc.gru"] = x = gru(x.transpose(1, 2).flatten(-2))
-        out["salience"] = sigmoid(dropout(linear(x)))[:, :n_frames]
-    tensors = {name: tensor.numpy() for name, tensor in out.items()}
-    tensors["f0"] = upstream.decode(tensors["salience"][0], thred=THRESHOLD)[None]
-    return tensors
 
 
 def assert_every_stage_matches(model, ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> None:
