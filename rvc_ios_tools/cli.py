@@ -146,6 +146,7 @@ def demo_model(
     flavor: str = typer.Option("rvc-webui", "--flavor", help="File format: rvc-webui or applio."),
     list_presets: bool = typer.Option(False, "--list", help="List presets and exit."),
     rmvpe: bool = typer.Option(False, "--rmvpe", help="Write a seeded RMVPE pitch model (rmvpe.pt format) instead."),
+    rmvpe_preset: str = typer.Option("full", "--rmvpe-preset", help="With --rmvpe: full (rmvpe.pt's network) or tiny."),
 ) -> None:
     """Write a deterministic demo voice in the real upstream (or Applio) format, from upstream's model code.
 
@@ -161,7 +162,11 @@ def demo_model(
     if rmvpe:
         from .rmvpe_demo import write_demo_rmvpe
 
-        path = write_demo_rmvpe(Path(output_dir) / f"{name or 'rmvpe'}.pt", seed=seed)
+        from .rmvpe_demo import DEMO_ARCHITECTURES
+
+        if rmvpe_preset not in DEMO_ARCHITECTURES:
+            raise RvcIosError(f"--rmvpe-preset must be one of {', '.join(DEMO_ARCHITECTURES)}, not {rmvpe_preset!r}.")
+        path = write_demo_rmvpe(Path(output_dir) / f"{name or 'rmvpe'}.pt", seed=seed, preset=rmvpe_preset)
         typer.echo(f"wrote {path}")
         return
     path = Path(output_dir) / f"{name or 'demo-' + preset}.pth"
