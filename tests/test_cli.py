@@ -58,3 +58,43 @@ def test_unknown_model_name_exit_code(tmp_path):
     result = runner.invoke(app, ["export", "--model-name", "Nobody", "--models-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "No voice named 'Nobody'" in result.output
+
+
+@pytest.mark.parametrize("command", [["golden"], ["golden", "generate"], ["golden", "diff"], ["parity"]])
+def test_golden_and_parity_commands_have_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_golden_generate_then_diff_exit_codes(voice_file, tmp_path):
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "V.pth")
+    assets, golden = tmp_path / "Assets", tmp_path / "golden"
+    assert runner.invoke(app, ["export", "--model-name", "V", "--models-dir", str(tmp_path), "--output-dir", str(assets), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["golden", "generate", "--assets", str(assets), "--model-name", "V", "--output", str(golden), "--seconds", "0.3"])
+    assert result.exit_code == 0, result.output
+
+    tensors = load_file(str(golden / "golden.safetensors"))
+    assert runner.invoke(app, ["golden", "diff", str(golden), str(golden / "golden.safetensors")]).exit_code == 0
+
+    broken = dict(tensors)
+    broken["z"] = tensors["z"] * -1.0  # a sign error in the flow output
+    save_file({k: np.ascontiguousarray(v) for k, v in broken.items()}, str(tmp_path / "cand.safetensors"))
+    result = runner.invoke(app, ["golden", "diff", str(golden), str(tmp_path / "cand.safetensors"), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1
+    assert "flow" in result.output and (tmp_path / "r.json").is_file()
+
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 20)
+    assert runner.invoke(app, ["golden", "diff", str(golden), str(tmp_path / "junk.safetensors")]).exit_code == 2
+
+
+def test_rmvpe_demo_export_and_golden(tmp_path):
+    assert runner.invoke(app, ["demo-model", "--rmvpe", "--rmvpe-preset", "tiny", "--output-dir", str(tmp_path)]).exit_code == 0
+    result = runner.invoke(app, ["export", "--rmvpe", str(tmp_path / "rmvpe.pt"), "--output-dir", str(tmp_path / "A"), "-q"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["golden", "generate", "--kind", "rmvpe", "--assets", str(tmp_path / "A"), "--model-name", "rmvpe",
+                                 "--output", str(tmp_path / "G"), "--seconds", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["golden", "diff", str(tmp_path / "G"), str(tmp_path / "G" / "golden.safetensors")]).exit_code == 0
