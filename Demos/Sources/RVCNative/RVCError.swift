@@ -18,15 +18,17 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
     case unsupportedDType(key: String, dtype: String, readable: [String])
     case integerOutOfRange(key: String, value: Int64)
 
-    // Voice manifests
+    // Manifests (voices and RMVPE alike, unless the case says otherwise)
     case manifestUnreadable(path: String, reason: String)
     case manifestFormatVersion(path: String, found: Int, supported: Int)
+    /// A voice was expected (RMVPE has `RMVPEError.manifestKind`).
     case manifestKind(path: String, found: String)
     case manifestWeightsFile(path: String, weightsFile: String)
     case manifestTensorNotInWeights(key: String)
     case weightsTensorNotInManifest(key: String)
     case manifestEntryMismatch(key: String, field: String, manifest: String, weights: String)
     case checksumMismatch(key: String, expected: String, actual: String)
+    /// A voice's `config` (RMVPE has `RMVPEError.unsupportedConfiguration`).
     case invalidConfiguration(reason: String)
 
     // Strict weight loading
@@ -76,45 +78,45 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
         case let .integerOutOfRange(key, value):
             return "Tensor `\(key)` holds \(value), which does not fit a 32-bit index. Check the input file."
         case let .manifestUnreadable(path, reason):
-            return "\(path) is not a readable voice manifest (\(reason)). Export the voice again."
+            return "\(path) is not a readable manifest (\(reason)). Export the model again."
         case let .manifestFormatVersion(path, found, supported):
             return "\(path) is manifest format \(found); this build reads format \(supported). "
-                + "Export the voice again with the matching rvc-ios version."
+                + "Export the model again with the matching rvc-ios version."
         case let .manifestKind(path, found):
             return "\(path) describes a `\(found)` model, not a voice. Pass a voice exported by `rvc-ios export`."
         case let .manifestWeightsFile(path, weightsFile):
             return "\(path) names weights file `\(weightsFile)`, which is not a plain file name beside it. "
-                + "Export the voice again."
+                + "Export the model again."
         case let .manifestTensorNotInWeights(key):
-            return "The manifest lists tensor `\(key)` but the weights file lacks it. Export the voice again."
+            return "The manifest lists tensor `\(key)` but the weights file lacks it. Export the model again."
         case let .weightsTensorNotInManifest(key):
             return "The weights file holds tensor `\(key)` that its manifest does not list. "
-                + "The two files are from different exports; export the voice again."
+                + "The two files are from different exports; export the model again."
         case let .manifestEntryMismatch(key, field, manifest, weights):
             return "Tensor `\(key)`: the manifest says \(field) \(manifest) but the weights file has \(weights). "
-                + "The two files are from different exports; export the voice again."
+                + "The two files are from different exports; export the model again."
         case let .checksumMismatch(key, expected, actual):
             return "Tensor `\(key)` has sha256 \(actual), but the manifest expects \(expected). "
-                + "The weights file was changed or damaged; export the voice again."
+                + "The weights file was changed or damaged; export the model again."
         case let .invalidConfiguration(reason):
             return "The voice configuration is not usable: \(reason). Export the voice again or report the model."
         case let .missingWeight(key):
-            return "The voice has no weight `\(key)`, which this model needs. Export the voice again with rvc-ios."
+            return "The weights file has no weight `\(key)`, which this model needs. Export the model again with rvc-ios."
         case let .weightShape(key, expected, actual):
             return "Weight `\(key)` has shape \(actual) but the configuration needs \(expected). "
-                + "The manifest's config does not match its weights; export the voice again."
+                + "The manifest's configuration does not match its weights; export the model again."
         case let .unusedWeights(keys):
             let shown = keys.prefix(5).map { "`\($0)`" }.joined(separator: ", ")
             let more = keys.count > 5 ? " and \(keys.count - 5) more" : ""
-            return "The voice has weights this model never reads: \(shown)\(more). "
-                + "It is not the architecture its config describes; report the model."
+            return "The weights file has weights this model never reads: \(shown)\(more). "
+                + "It is not the architecture its manifest describes; report the model."
         case let .goldenIndexUnreadable(path, reason):
             return "\(path) is not a readable golden index (\(reason)). Record the golden set again."
         case let .goldenTensorMissing(name):
             return "The inputs have no tensor `\(name)`, which this model needs. Record the golden set again."
         case let .goldenTensorShape(name, expected, actual):
             return "Tensor `\(name)` has shape \(actual) but \(expected) was expected. "
-                + "The inputs were recorded for another voice; record them again for this one."
+                + "The inputs were recorded for another model; record them again for this one."
         case let .layoutUnsupported(name, layout, wanted):
             return "Tensor `\(name)` has layout \(layout), which cannot be turned into \(wanted). "
                 + "Record the golden set again."

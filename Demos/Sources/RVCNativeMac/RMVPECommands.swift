@@ -19,7 +19,7 @@ Options:
   --pad-mode MODE   Frame padding to a multiple of 32: reflect (RVC WebUI, Applio) or constant (the rvc
                     0.3.5 package). Default: the golden set's, else the manifest's.
   --repeats N       Run N times and report the fastest (default 1).
-  -h, --help        Show this help.
+\(helpOption)
 
 Prints the time loading took and, for the fastest run, each stage's (log-mel, U-Net, cnn, BiGRU,
 linear + sigmoid, decoding), wall clock and CPU.
@@ -68,34 +68,17 @@ func runRMVPECommand(_ arguments: ArraySlice<String>) throws {
     let padMode = try options.values["--pad-mode"].map(parsePadMode) ?? recordedPadMode ?? rmvpe.defaultPadMode
     let mode: StageRunner.Mode = options.flags.contains("--teacher-forced") ? .teacherForced : .chained
 
-    let wanted: Set<String>? = golden.index.map { index in
-        Set(index.tensors.filter { $0.role == "intermediate" || $0.role == "output" }.map(\.name))
+    try writeCandidate(to: output, golden: golden, mode: mode, metadata: ["pad_mode": padMode.rawValue],
+                       settings: ["\(padMode.rawValue) padding"], nativeLayout: RMVPETensors.nativeLayout(of:)) { record in
+        try RMVPEStageRunner(rmvpe: rmvpe).run(audio: audio, padMode: padMode, mode: mode, golden: golden, record: record)
     }
-    var writer = SafeTensorsWriter()
-    writer.metadata["producer"] = "RVCNative (Swift, rvc-ios-tools Demos)"
-    writer.metadata["mode"] = mode.rawValue
-    writer.metadata["pad_mode"] = padMode.rawValue
-    let started = Date()
-    try RMVPEStageRunner(rmvpe: rmvpe).run(audio: audio, padMode: padMode, mode: mode, golden: golden) { name, tensor in
-        guard wanted?.contains(name) ?? true, let layout = RMVPETensors.nativeLayout(of: name) else { return }
-        writer.add(name, tensor)
-        writer.metadata["layout.\(name)"] = layout
-    }
-    let seconds = Date().timeIntervalSince(started)
-    try writer.write(to: output)
-    print("Wrote \(writer.names.count) tensors (\(mode.rawValue), \(padMode.rawValue) padding) to \(output) in "
-        + String(format: "%.2f s.", seconds))
 }
 
 func f0Command(_ arguments: ArraySlice<String>) throws {
     let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output", "--pad-mode",
                                                               "--repeats"], flagOptions: [])
     let output = try options.required("--output")
-    var repeats = 1
-    if let text = options.values["--repeats"] {
-        guard let value = Int(text), value >= 1 else { throw UsageError(message: "--repeats must be a whole number >= 1.") }
-        repeats = value
-    }
+    let repeats = try options.wholeNumber("--repeats", defaultValue: 1, minimum: 1)
     let loadStart = Date()
     let rmvpe = try RMVPE.load(assetsDirectory: try options.required("--assets"), modelName: try options.required("--model"))
     let loadSeconds = Date().timeIntervalSince(loadStart)
@@ -129,7 +112,7 @@ func f0Command(_ arguments: ArraySlice<String>) throws {
         if best.isEmpty || laps.map(\.wall).reduce(0, +) < best.map(\.wall).reduce(0, +) { best = laps }
     }
     var writer = SafeTensorsWriter()
-    writer.metadata["producer"] = "RVCNative (Swift, rvc-ios-tools Demos)"
+    writer.metadata["producer"] = producer
     writer.metadata["layout.f0"] = "BT"
     writer.add("f0", f0)
     try writer.write(to: output)

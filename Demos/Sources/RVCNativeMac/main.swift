@@ -5,48 +5,59 @@ import RVCNative
 // non-zero exit code (2 for usage mistakes, 1 for unusable files).
 
 let overview = """
-RVCNativeMac: run an exported RVC voice in dependency-free Swift.
+RVCNativeMac: run an exported RVC voice, or the RMVPE pitch model, in dependency-free Swift.
 
 Usage:
-  RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced]
+  RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced] [--pad-mode MODE]
   RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
   RVCNativeMac f0 --assets DIR --model NAME --inputs PATH --output FILE [--pad-mode MODE] [--repeats N]
   RVCNativeMac help [COMMAND]
   RVCNativeMac COMMAND --help
 
 Commands:
-  run         Run every stage of the voice (or, for an RMVPE golden set, of the pitch model) and write
-              each intermediate the golden set names (a candidate file for `rvc-ios golden diff`).
+  run         Run every stage of the voice (or, for RMVPE inputs, of the pitch model) and write each
+              intermediate the golden set names (a candidate file for `rvc-ios golden diff`).
   synthesize  Run the voice for audio only, decoding in time chunks to bound memory.
   f0          Run the RMVPE pitch model on 16 kHz audio for f0 only, timing each stage.
 
 """
 
-let commonOptions = """
+// Option lines more than one command's help shows, written once so they read the same everywhere.
+let assetsOption = """
   --assets DIR      Folder holding NAME.manifest.json and the weights file it names.
-  --model NAME      The voice's name (the manifest is DIR/NAME.manifest.json).
-  --inputs PATH     A golden set folder (golden.safetensors + index.json) or a safetensors file with the
-                    inputs and noise: phone, phone_lengths, sid, noise.z_p and, for f0 voices, pitch,
-                    pitchf, noise.nsf, noise.nsf_phase (names and layouts as in docs/formats.md).
-  --output FILE     The safetensors file to write.
+"""
+
+let helpOption = """
+  -h, --help        Show this help.
 """
 
 let runHelp = """
-RVCNativeMac run: every stage of the voice, each intermediate written for comparison with a golden set.
+RVCNativeMac run: every stage of a voice, or of the RMVPE pitch model, each intermediate written for
+comparison with a golden set.
 
 Usage:
-  RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced]
+  RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced] [--pad-mode MODE]
+
+The inputs pick the model: an RMVPE golden set (index kind rmvpe), or a safetensors file holding `audio`
+and no `phone`, runs the RMVPE export NAME (see `f0 --help`); anything else runs the voice NAME.
 
 Options:
-\(commonOptions)
+\(assetsOption)
+  --model NAME      The voice's or the RMVPE export's name (the manifest is DIR/NAME.manifest.json).
+  --inputs PATH     A golden set folder (golden.safetensors + index.json) or a safetensors file. For a
+                    voice, the inputs and noise as `synthesize` reads them; for RMVPE, `audio` as `f0`
+                    reads it.
+  --output FILE     The safetensors file to write.
   --teacher-forced  Feed each stage the golden set's tensors for its inputs instead of this run's own
                     outputs, so a wrong stage cannot hide behind an earlier one. Needs a golden set
                     with intermediates.
-  -h, --help        Show this help.
+  --pad-mode MODE   RMVPE only: frame padding to a multiple of 32, reflect (RVC WebUI, Applio) or
+                    constant (the rvc 0.3.5 package). Default: the golden set's, else the manifest's.
+\(helpOption)
 
 Writes every intermediate and output the golden index names (all of them for a bare inputs file),
-channels-last, each declared in __metadata__ as layout.<name>, with `producer` and `mode`
-(chained or teacher-forced).
+channels-last, each declared in __metadata__ as layout.<name>, with `producer`, `mode` (chained or
+teacher-forced) and, for RMVPE, `pad_mode`.
 
 """
 
@@ -57,9 +68,14 @@ Usage:
   RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
 
 Options:
-\(commonOptions)
+\(assetsOption)
+  --model NAME      The voice's name (the manifest is DIR/NAME.manifest.json).
+  --inputs PATH     A golden set folder (golden.safetensors + index.json) or a safetensors file with the
+                    inputs and noise: phone, phone_lengths, sid, noise.z_p and, for f0 voices, pitch,
+                    pitchf, noise.nsf, noise.nsf_phase (names and layouts as in docs/formats.md).
+  --output FILE     The safetensors file to write.
   --chunk-frames N  Feature frames per decoder chunk (default 1000; 0 decodes in one piece).
-  -h, --help        Show this help.
+\(helpOption)
 
 Writes `audio` (B, samples, 1), layout BTC, and prints the time loading and synthesis took (wall and
 CPU) and the process's peak memory.
@@ -96,6 +112,15 @@ struct ParsedOptions {
         guard let value = values[name] else { throw UsageError(message: "Missing \(name).") }
         return value
     }
+
+    /// The whole-number option `name`, `defaultValue` when it is not given.
+    func wholeNumber(_ name: String, defaultValue: Int, minimum: Int) throws -> Int {
+        guard let text = values[name] else { return defaultValue }
+        guard let value = Int(text), value >= minimum else {
+            throw UsageError(message: "\(name) must be a whole number >= \(minimum).")
+        }
+        return value
+    }
 }
 
 func loadVoiceAndInputs(_ options: ParsedOptions) throws -> (Synthesizer, GoldenSet, SynthesisInputs) {
@@ -115,33 +140,46 @@ func runCommand(_ arguments: ArraySlice<String>) throws {
     let (synthesizer, golden, inputs) = try loadVoiceAndInputs(options)
     let mode: StageRunner.Mode = options.flags.contains("--teacher-forced") ? .teacherForced : .chained
 
-    // A golden index names what to write; a bare inputs file gets everything.
+    try writeCandidate(to: output, golden: golden, mode: mode, nativeLayout: VoiceTensors.nativeLayout(of:)) { record in
+        try StageRunner(synthesizer: synthesizer).run(inputs, mode: mode, golden: golden, record: record)
+    }
+}
+
+/// What every file this tool writes names as its `producer`.
+let producer = "RVCNative (Swift, rvc-ios-tools Demos)"
+
+/// `run`'s output for either model, a candidate file for `rvc-ios golden diff`: every tensor the golden
+/// index names as an intermediate or output (every tensor for a bare inputs file), in the runner's native
+/// layout declared as `layout.<name>`, with `producer`, `mode` and `metadata` in `__metadata__`.
+/// `runStages(record)` runs the model, handing `record` each stage's output; `settings` are printed after
+/// the mode.
+func writeCandidate(to output: String, golden: GoldenSet, mode: StageRunner.Mode, metadata: [String: String] = [:],
+                    settings: [String] = [], nativeLayout: @escaping (String) -> String?,
+                    runStages: ((String, Tensor) throws -> Void) throws -> Void) throws {
     let wanted: Set<String>? = golden.index.map { index in
         Set(index.tensors.filter { $0.role == "intermediate" || $0.role == "output" }.map(\.name))
     }
     var writer = SafeTensorsWriter()
-    writer.metadata["producer"] = "RVCNative (Swift, rvc-ios-tools Demos)"
+    writer.metadata["producer"] = producer
     writer.metadata["mode"] = mode.rawValue
+    writer.metadata.merge(metadata) { _, new in new }
     let started = Date()
-    try StageRunner(synthesizer: synthesizer).run(inputs, mode: mode, golden: golden) { name, tensor in
-        guard wanted?.contains(name) ?? true, let layout = VoiceTensors.nativeLayout(of: name) else { return }
+    try runStages { name, tensor in
+        guard wanted?.contains(name) ?? true, let layout = nativeLayout(name) else { return }
         writer.add(name, tensor)
         writer.metadata["layout.\(name)"] = layout
     }
     let seconds = Date().timeIntervalSince(started)
     try writer.write(to: output)
-    print("Wrote \(writer.names.count) tensors (\(mode.rawValue)) to \(output) in \(String(format: "%.2f", seconds)) s.")
+    let described = ([mode.rawValue] + settings).joined(separator: ", ")
+    print("Wrote \(writer.names.count) tensors (\(described)) to \(output) in \(String(format: "%.2f", seconds)) s.")
 }
 
 func synthesizeCommand(_ arguments: ArraySlice<String>) throws {
     let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output", "--chunk-frames"],
                                     flagOptions: [])
     let output = try options.required("--output")
-    var chunkFrames = 1000
-    if let text = options.values["--chunk-frames"] {
-        guard let value = Int(text), value >= 0 else { throw UsageError(message: "--chunk-frames must be a whole number >= 0.") }
-        chunkFrames = value
-    }
+    let chunkFrames = try options.wholeNumber("--chunk-frames", defaultValue: 1000, minimum: 0)
     let loadStart = Date()
     let (synthesizer, _, inputs) = try loadVoiceAndInputs(options)
     let runStart = Date()
@@ -150,7 +188,7 @@ func synthesizeCommand(_ arguments: ArraySlice<String>) throws {
     let runSeconds = Date().timeIntervalSince(runStart)
     let cpuSeconds = processCPUSeconds() - cpuStart
     var writer = SafeTensorsWriter()
-    writer.metadata["producer"] = "RVCNative (Swift, rvc-ios-tools Demos)"
+    writer.metadata["producer"] = producer
     writer.metadata["layout.audio"] = "BTC"
     writer.add("audio", audio)
     try writer.write(to: output)

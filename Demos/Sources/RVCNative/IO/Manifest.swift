@@ -51,22 +51,37 @@ public struct VoiceManifest: Decodable, Sendable {
 
     /// `load` for bytes already read; `path` names them in errors.
     public static func parse(_ data: Data, path: String) throws -> VoiceManifest {
-        struct FormatProbe: Decodable { let formatVersion: Int }
+        try parseChecked(data, path: path) { decoder in
+            let manifest = try decoder.decode(VoiceManifest.self, from: data)
+            guard manifest.kind == "voice", manifest.configuration != nil else {
+                throw RVCError.manifestKind(path: path, found: manifest.kind)
+            }
+            return (manifest, manifest)
+        }
+    }
+
+    /// What every manifest gets checked for, voice or RMVPE: its format version first (so a newer format is
+    /// reported as such, not as a missing field); then `decode(decoder)` reads the model's fields and
+    /// checks its kind, returning the shared fields and the model's manifest; then that the weights file is a
+    /// plain file name beside the manifest. A decoding error becomes `manifestUnreadable` naming the field.
+    static func parseChecked<Model>(
+        _ data: Data, path: String,
+        decode: (JSONDecoder) throws -> (common: VoiceManifest, model: Model)
+    ) throws -> Model {
         do {
             let probe = try decoder().decode(FormatProbe.self, from: data)
             guard probe.formatVersion == supportedFormatVersion else {
                 throw RVCError.manifestFormatVersion(path: path, found: probe.formatVersion, supported: supportedFormatVersion)
             }
-            let manifest = try decoder().decode(VoiceManifest.self, from: data)
-            guard manifest.kind == "voice", manifest.configuration != nil else {
-                throw RVCError.manifestKind(path: path, found: manifest.kind)
-            }
-            let name = manifest.weightsFile
+            let (common, model) = try decode(decoder())
+            let name = common.weightsFile
             guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != ".." else {
                 throw RVCError.manifestWeightsFile(path: path, weightsFile: name)
             }
-            return manifest
+            return model
         } catch let error as RVCError {
+            throw error
+        } catch let error as RMVPEError {
             throw error
         } catch let error as DecodingError {
             throw RVCError.manifestUnreadable(path: path, reason: describeDecodingError(error))
@@ -74,6 +89,8 @@ public struct VoiceManifest: Decodable, Sendable {
             throw RVCError.manifestUnreadable(path: path, reason: "\(error)")
         }
     }
+
+    private struct FormatProbe: Decodable { let formatVersion: Int }
 
     /// Checks that the weights file holds exactly the manifest's tensors, each with the listed shape, dtype
     /// and sha256 of its stored bytes.

@@ -15,15 +15,8 @@ public struct ConvTransposed1d: Sendable {
          kernelSize: Int, stride: Int, padding: Int) {
         precondition(weightOKI.count == outputChannels * kernelSize * inputChannels)
         precondition(bias == nil || bias?.count == outputChannels)
-        var regrouped = [Float](repeating: 0, count: weightOKI.count)
-        for o in 0..<outputChannels {
-            for k in 0..<kernelSize {
-                for i in 0..<inputChannels {
-                    regrouped[(k * outputChannels + o) * inputChannels + i] = weightOKI[(o * kernelSize + k) * inputChannels + i]
-                }
-            }
-        }
-        self.weightTapMajor = regrouped
+        self.weightTapMajor = Convolution.tapMajor(weightOKI, outputChannels: outputChannels, taps: kernelSize,
+                                                   inputChannels: inputChannels)
         self.bias = bias
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels

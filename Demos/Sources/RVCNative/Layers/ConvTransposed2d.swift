@@ -20,16 +20,8 @@ public struct ConvTransposed2d: Sendable {
         precondition(weightOHWI.count == outputChannels * kernelSize * kernelSize * inputChannels)
         // PyTorch requires output_padding < stride (or dilation); beyond it the extra rows would be undefined.
         precondition(stride >= 1 && padding >= 0 && outputPadding >= 0 && outputPadding < stride)
-        let taps = kernelSize * kernelSize
-        var regrouped = [Float](repeating: 0, count: weightOHWI.count)
-        for o in 0..<outputChannels {
-            for tap in 0..<taps {
-                for i in 0..<inputChannels {
-                    regrouped[(tap * outputChannels + o) * inputChannels + i] = weightOHWI[(o * taps + tap) * inputChannels + i]
-                }
-            }
-        }
-        self.weightTapMajor = regrouped
+        self.weightTapMajor = Convolution.tapMajor(weightOHWI, outputChannels: outputChannels,
+                                                   taps: kernelSize * kernelSize, inputChannels: inputChannels)
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         self.kernelSize = kernelSize
@@ -47,7 +39,8 @@ public struct ConvTransposed2d: Sendable {
     }
 
     public func outputLength(_ inputLength: Int) -> Int {
-        max(0, (inputLength - 1) * stride - 2 * padding + kernelSize + outputPadding)
+        Convolution.outputFrames(inputFrames: inputLength, kernelSize: kernelSize, stride: stride, padding: padding,
+                                 outputPadding: outputPadding)
     }
 
     /// (B, H, W, I) -> (B, H', W', O).
@@ -78,13 +71,6 @@ public struct ConvTransposed2d: Sendable {
                          output: UnsafeMutablePointer<Float>, outHeight: Int, outWidth: Int) {
         let (inChannels, outChannels, k, s, p) = (inputChannels, outputChannels, kernelSize, stride, padding)
         let tapsWidth = k * k * outChannels
-        // Input rows h reaching output rows [a, b): h * s - p + kh in [a, b) for some kh in [0, k).
-        func inputRows(reaching rows: Range<Int>) -> Range<Int> {
-            let first = rows.lowerBound + p - k + 1
-            let low = first <= 0 ? 0 : (first + s - 1) / s
-            let high = min(height, (rows.upperBound - 1 + p) / s + 1)
-            return low..<max(low, high)
-        }
         let workers = ParallelWork.workerCount
         // Each tile's taps stay within Convolution.tileFloatLimit floats.
         let tapsPerOutputRow = max(1, width * tapsWidth / s)
@@ -95,7 +81,8 @@ public struct ConvTransposed2d: Sendable {
             while tile < tileCount {
                 let rows = (tile * tileRows)..<min(outHeight, (tile + 1) * tileRows)
                 tile += workerCount
-                let sources = inputRows(reaching: rows)
+                let sources = Convolution.transposedInputs(reaching: rows, inputCount: height, kernelSize: k,
+                                                           stride: s, padding: p)
                 guard !sources.isEmpty else { continue }
                 let pixels = sources.count * width
                 let taps = UnsafeMutablePointer<Float>.allocate(capacity: pixels * tapsWidth)

@@ -1,7 +1,7 @@
 /// Runs a voice stage by stage, in the order and with the names of a golden set's stage table, handing
 /// every intermediate to `record`.
 ///
-/// Every stage reads its inputs through one function. Chained, that is what earlier stages computed here.
+/// Every stage reads its inputs through `StageInputs`. Chained, that is what earlier stages computed here.
 /// Teacher-forced, it is the golden set's tensor of that name, so each stage is measured on exactly the
 /// inputs upstream gave it and one wrong stage cannot hide behind (or be blamed on) another.
 public struct StageRunner {
@@ -20,29 +20,19 @@ public struct StageRunner {
     /// (`VoiceTensors.nativeLayout`). Teacher-forced runs need `golden`.
     public func run(_ inputs: SynthesisInputs, mode: Mode, golden: GoldenSet? = nil,
                     record: (String, Tensor) throws -> Void) throws {
-        var produced: [String: Tensor] = [:]
+        let c = synthesizer.configuration
+        let (batch, frames) = (inputs.batchCount, inputs.frameCount)
+        var stageInputs = StageInputs(mode: mode, golden: golden, nativeLayout: VoiceTensors.nativeLayout(of:)) { name in
+            VoiceTensors.nativeShape(of: name, configuration: c, batch: batch, frames: frames)
+        }
         func publish(_ name: String, _ tensor: Tensor) throws {
-            produced[name] = tensor
+            stageInputs.keep(name, tensor)
             try record(name, tensor)
         }
         func input(_ name: String) throws -> Tensor {
-            if mode == .teacherForced {
-                guard let golden else { throw RVCError.usage("Teacher-forced runs need a golden set with intermediates.") }
-                guard let layout = VoiceTensors.nativeLayout(of: name),
-                      let shape = VoiceTensors.nativeShape(of: name, configuration: synthesizer.configuration,
-                                                           batch: inputs.batchCount, frames: inputs.frameCount)
-                else { throw RVCError.goldenTensorMissing(name: name) }
-                let tensor = try golden.tensor(name, layout: layout)
-                guard tensor.shape == shape else {
-                    throw RVCError.goldenTensorShape(name: name, expected: shape, actual: tensor.shape)
-                }
-                return tensor
-            }
-            guard let tensor = produced[name] else { throw RVCError.goldenTensorMissing(name: name) }
-            return tensor
+            try stageInputs.tensor(name)
         }
         let voice = synthesizer
-        let c = voice.configuration
 
         // speaker, text_encoder: from the inputs in both modes.
         try publish("g", try voice.speaker(inputs.sid))

@@ -35,14 +35,15 @@ struct ConvolutionGeometry: Equatable, Sendable {
     var isPointwise: Bool { kernelSize == 1 && stride == 1 && padLeft == 0 && padRight == 0 }
 }
 
-/// A channels-last matrix: `rows` frames of `columns` channels, each row `rowStride` floats apart.
-struct MatrixView {
-    var base: UnsafePointer<Float>
+/// A channels-last matrix: `rows` frames of `columns` channels, each row `rowStride` floats apart, read
+/// (`MatrixView`) or written (`MutableMatrixView`) through `base`.
+struct StridedMatrix<Pointer: Strideable> where Pointer.Stride == Int {
+    var base: Pointer
     var rows: Int
     var columns: Int
     var rowStride: Int
 
-    init(base: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
+    init(base: Pointer, rows: Int, columns: Int, rowStride: Int? = nil) {
         self.base = base
         self.rows = rows
         self.columns = columns
@@ -50,19 +51,8 @@ struct MatrixView {
     }
 }
 
-struct MutableMatrixView {
-    var base: UnsafeMutablePointer<Float>
-    var rows: Int
-    var columns: Int
-    var rowStride: Int
-
-    init(base: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
-        self.base = base
-        self.rows = rows
-        self.columns = columns
-        self.rowStride = rowStride ?? columns
-    }
-}
+typealias MatrixView = StridedMatrix<UnsafePointer<Float>>
+typealias MutableMatrixView = StridedMatrix<UnsafeMutablePointer<Float>>
 
 @inline(__always)
 func leakyReLU(_ value: Float, slope: Float) -> Float {
@@ -165,15 +155,10 @@ enum Convolution {
         let tapsWidth = kernelSize * outChannels
         precondition(output.rows == outputFrames(inputFrames: input.rows, kernelSize: kernelSize,
                                                  stride: stride, padding: padding))
-        // Input frames reaching output frames [a, b): t * stride + k - padding in [a, b) for some k.
-        func inputFrames(reaching rows: Range<Int>) -> Range<Int> {
-            let low = max(0, (rows.lowerBound + padding - kernelSize + 1 + stride - 1) / stride)
-            let high = min(input.rows, (rows.upperBound - 1 + padding) / stride + 1)
-            return low..<max(low, high)
-        }
         let inputPerOutputRow = Double(inChannels + tapsWidth) / Double(stride)
         forEachTile(rows: output.rows, rowFloats: Int(inputPerOutputRow.rounded(.up)) + 2 * (inChannels + tapsWidth)) { rows, _ in
-            let sources = inputFrames(reaching: rows)
+            let sources = transposedInputs(reaching: rows, inputCount: input.rows, kernelSize: kernelSize,
+                                           stride: stride, padding: padding)
             let taps = UnsafeMutablePointer<Float>.allocate(capacity: sources.count * tapsWidth)
             defer { taps.deallocate() }
             let activated = UnsafeMutablePointer<Float>.allocate(capacity: inputSlope == nil ? 0 : sources.count * inChannels)
@@ -209,8 +194,35 @@ enum Convolution {
         }
     }
 
-    static func outputFrames(inputFrames: Int, kernelSize: Int, stride: Int, padding: Int) -> Int {
-        max(0, (inputFrames - 1) * stride - 2 * padding + kernelSize)
+    /// A transposed convolution's output length along one axis, as PyTorch defines it; `outputPadding`
+    /// only adds rows at the far edge (`ConvTranspose2d(output_padding=...)`).
+    static func outputFrames(inputFrames: Int, kernelSize: Int, stride: Int, padding: Int, outputPadding: Int = 0) -> Int {
+        max(0, (inputFrames - 1) * stride - 2 * padding + kernelSize + outputPadding)
+    }
+
+    /// The input positions of a transposed convolution whose taps reach output positions [a, b) along one
+    /// axis: those t with t * stride - padding + k in [a, b) for some tap k in [0, kernelSize).
+    static func transposedInputs(reaching outputs: Range<Int>, inputCount: Int, kernelSize: Int, stride: Int,
+                                 padding: Int) -> Range<Int> {
+        let first = outputs.lowerBound + padding - kernelSize + 1
+        let low = first <= 0 ? 0 : (first + stride - 1) / stride
+        let high = min(inputCount, (outputs.upperBound - 1 + padding) / stride + 1)
+        return low..<max(low, high)
+    }
+
+    /// A transposed convolution's exported weight `(O, taps, I)` regrouped tap-major, `(taps, O, I)`, so one
+    /// sgemm of input rows by it yields every tap of each input position side by side for the overlap-add.
+    static func tapMajor(_ weight: [Float], outputChannels: Int, taps: Int, inputChannels: Int) -> [Float] {
+        precondition(weight.count == outputChannels * taps * inputChannels)
+        var regrouped = [Float](repeating: 0, count: weight.count)
+        for o in 0..<outputChannels {
+            for tap in 0..<taps {
+                for i in 0..<inputChannels {
+                    regrouped[(tap * outputChannels + o) * inputChannels + i] = weight[(o * taps + tap) * inputChannels + i]
+                }
+            }
+        }
+        return regrouped
     }
 
     /// Splits `rows` output frames into tiles and runs `body(tileRows, scratch)` on them in parallel,

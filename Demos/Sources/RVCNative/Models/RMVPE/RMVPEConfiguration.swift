@@ -115,46 +115,28 @@ public struct RMVPEManifest: Sendable {
     public let common: VoiceManifest
     public let configuration: RMVPEConfiguration
 
+    private struct KindProbe: Decodable { let kind: String }
+
     private struct Block: Decodable {
         let gruGateOrder: String
         let rmvpe: RMVPEConfiguration
     }
 
+    /// Reads and checks an RMVPE manifest: the checks every manifest gets (`VoiceManifest.parseChecked`),
+    /// its kind, PyTorch's gate order and the `rmvpe` block (`RMVPEConfiguration.validate`).
     public static func load(path: String) throws -> RMVPEManifest {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw RVCError.fileUnreadable(path: path, reason: error.localizedDescription)
-        }
-        struct FormatProbe: Decodable { let formatVersion: Int; let kind: String }
-        do {
-            let probe = try VoiceManifest.decoder().decode(FormatProbe.self, from: data)
-            guard probe.formatVersion == VoiceManifest.supportedFormatVersion else {
-                throw RVCError.manifestFormatVersion(path: path, found: probe.formatVersion,
-                                                     supported: VoiceManifest.supportedFormatVersion)
-            }
-            guard probe.kind == "rmvpe" else { throw RMVPEError.manifestKind(path: path, found: probe.kind) }
-            let common = try VoiceManifest.decoder().decode(VoiceManifest.self, from: data)
-            let block = try VoiceManifest.decoder().decode(Block.self, from: data)
+        let data = try readFile(path)
+        return try VoiceManifest.parseChecked(data, path: path) { decoder in
+            let kind = try decoder.decode(KindProbe.self, from: data).kind
+            guard kind == "rmvpe" else { throw RMVPEError.manifestKind(path: path, found: kind) }
+            let common = try decoder.decode(VoiceManifest.self, from: data)
+            let block = try decoder.decode(Block.self, from: data)
             // PyTorch's row blocks (reset, update, new) are what `GRU` reads.
             guard block.gruGateOrder == "rzn" else {
                 throw RMVPEError.unsupportedConfiguration(field: "gru_gate_order", value: block.gruGateOrder, supported: "rzn")
             }
-            let name = common.weightsFile
-            guard !name.isEmpty, !name.contains("/"), !name.contains("\\"), name != ".", name != ".." else {
-                throw RVCError.manifestWeightsFile(path: path, weightsFile: name)
-            }
             try block.rmvpe.validate()
-            return RMVPEManifest(common: common, configuration: block.rmvpe)
-        } catch let error as RVCError {
-            throw error
-        } catch let error as RMVPEError {
-            throw error
-        } catch let error as DecodingError {
-            throw RVCError.manifestUnreadable(path: path, reason: describeDecodingError(error))
-        } catch {
-            throw RVCError.manifestUnreadable(path: path, reason: "\(error)")
+            return (common, RMVPEManifest(common: common, configuration: block.rmvpe))
         }
     }
 }
