@@ -156,12 +156,12 @@ def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
     The norm is per output row of the PyTorch-layout tensor (for ConvTranspose1d that is the *input*
     channel, PyTorch's dim 0); one global norm instead is a known port bug that scales weights wrongly.
     """
-    v32 = v.astype(np.float32)
-    g32 = g.astype(np.float32)
-    axes = tuple(range(1, v32.ndim))
-    norm = np.sqrt(np.sum(v32 * v32, axis=axes, keepdims=True, dtype=np.float32))
+    v32 = v.astype(np.float32, copy=False)
+    g32 = g.astype(np.float32, copy=False)
+    rows = v32.reshape(v32.shape[0], -1)
+    norm = np.sqrt(np.einsum("ij,ij->i", rows, rows)).reshape(g32.shape)
     # torch._weight_norm computes v * (g / norm); same order, same float32 rounding.
-    return (v32 * (g32 / norm)).astype(np.float32)
+    return v32 * (g32 / norm)
 
 
 def merge_weight_norm(state_dict: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
