@@ -158,8 +158,8 @@ def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
     """
     v32 = v.astype(np.float32, copy=False)
     g32 = g.astype(np.float32, copy=False)
-    rows = v32.reshape(v32.shape[0], -1)
-    norm = np.sqrt(np.einsum("ij,ij->i", rows, rows)).reshape(g32.shape)
+    axes = tuple(range(1, v32.ndim))
+    norm = np.sqrt(np.sum(v32 * v32, axis=axes, keepdims=True, dtype=np.float32))
     # torch._weight_norm computes v * (g / norm); same order, same float32 rounding.
     return v32 * (g32 / norm)
 

@@ -48,36 +48,27 @@ def tensor_entries(tensors: dict[str, tuple[tuple[int, ...], str, str, str]]) ->
     ]
 
 
-def voice_manifest(
+def manifest_document(
     *,
+    kind: str,
     model_name: str,
     source_file: str,
     source_sha256: str,
     flavor: str,
-    rvc_version: str,
-    f0: bool,
-    config: Any,
-    raw_config: list[Any],
-    speaker_count: int,
-    feature_dim: int,
     dtype: str,
     weights_file: str,
     tensors: list[dict[str, Any]],
     dropped: list[dict[str, str]],
+    **model_fields: Any,
 ) -> dict[str, Any]:
+    """A manifest of any kind: the fields every weights file has, then the kind's own, schema-checked."""
     manifest = {
         "format_version": FORMAT_VERSION,
-        "kind": "voice",
+        "kind": kind,
         "model_name": model_name,
         "tool": {"name": "rvc-ios-tools", "version": __version__},
         "source": {"file_name": source_file, "sha256": source_sha256, "flavor": flavor},
-        "rvc_version": rvc_version,
-        "f0": f0,
-        "sample_rate": config.sample_rate,
-        "feature_dim": feature_dim,
-        "upsample_factor": config.upsample_factor,
-        "speaker_count": speaker_count,
-        "config": {"raw": raw_config, **config.as_dict()},
+        **model_fields,
         "dtype": dtype,
         "weights_file": weights_file,
         "tensors": tensors,
@@ -85,6 +76,29 @@ def voice_manifest(
     }
     validate(manifest, "manifest.schema.json")
     return manifest
+
+
+def voice_manifest(
+    *,
+    config: Any,
+    raw_config: list[Any],
+    rvc_version: str,
+    f0: bool,
+    speaker_count: int,
+    feature_dim: int,
+    **common: Any,
+) -> dict[str, Any]:
+    return manifest_document(
+        kind="voice",
+        rvc_version=rvc_version,
+        f0=f0,
+        sample_rate=config.sample_rate,
+        feature_dim=feature_dim,
+        upsample_factor=config.upsample_factor,
+        speaker_count=speaker_count,
+        config={"raw": raw_config, **config.as_dict()},
+        **common,
+    )
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -35,7 +35,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import __version__
 from . import manifest as manifest_io
 from .checkpoint import load_pickle_safely
 from .convert import ConvertedTensor, DroppedTensor, Rule, convert_state_dict
@@ -274,36 +273,18 @@ def load_rmvpe_checkpoint(path: Path) -> dict[str, np.ndarray]:
     return state_dict_to_numpy(payload, path.name)
 
 
-def rmvpe_manifest(
-    *,
-    model_name: str,
-    source_file: str,
-    source_sha256: str,
-    dtype: str,
-    weights_file: str,
-    tensors: list[dict[str, Any]],
-    dropped: list[dict[str, str]],
-    architecture: Mapping[str, Any] = ARCHITECTURE,
-) -> dict[str, Any]:
+def rmvpe_manifest(*, architecture: Mapping[str, Any] = ARCHITECTURE, **common: Any) -> dict[str, Any]:
     from .rmvpe_inference import pipeline_config
 
-    manifest = {
-        "format_version": manifest_io.FORMAT_VERSION,
-        "kind": "rmvpe",
-        "model_name": model_name,
-        "tool": {"name": "rvc-ios-tools", "version": __version__},
-        "source": {"file_name": source_file, "sha256": source_sha256, "flavor": "rmvpe-state-dict"},
-        "sample_rate": pipeline_config()["mel"]["sample_rate"],
+    return manifest_io.manifest_document(
+        kind="rmvpe",
+        flavor="rmvpe-state-dict",
+        sample_rate=pipeline_config()["mel"]["sample_rate"],
         # PyTorch's GRU row blocks: reset, update, new; n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
-        "gru_gate_order": "rzn",
-        "rmvpe": {"architecture": check_architecture(architecture), **pipeline_config()},
-        "dtype": dtype,
-        "weights_file": weights_file,
-        "tensors": tensors,
-        "dropped": dropped,
-    }
-    manifest_io.validate(manifest, "manifest.schema.json")
-    return manifest
+        gru_gate_order="rzn",
+        rmvpe={"architecture": check_architecture(architecture), **pipeline_config()},
+        **common,
+    )
 
 
 def export_rmvpe(
