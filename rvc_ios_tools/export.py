@@ -117,8 +117,10 @@ def write_weights_and_manifest(
     with reporter.step(f"writing {weights_path}"):
         # Inner block renames first: the weights land, then the manifest that vouches for them.
         with atomic_output(manifest_path) as tmp_manifest, atomic_output(weights_path) as tmp_weights:
+            # One metadata entry only: safetensors keeps metadata in a hash map, so several entries are
+            # written in a random order and two exports of the same voice would differ byte for byte.
             save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp_weights),
-                      metadata={"format": "rvc-ios-tools", "model_name": model_name})
+                      metadata={"format": "rvc-ios-tools"})
             tmp_manifest.write_bytes(manifest_io.dumps(manifest))
     return weights_path, manifest_path
 
