@@ -64,7 +64,7 @@ func naiveConvTranspose1d(_ x: [Float], frames: Int, inChannels: Int, weightOKI:
         let cases: [(frames: Int, i: Int, o: Int, k: Int, s: Int, d: Int, pl: Int, pr: Int)] = [
             (17, 3, 5, 3, 1, 1, 1, 1), (40, 4, 6, 5, 1, 3, 6, 6), (33, 2, 7, 4, 2, 1, 1, 2),
             (50, 1, 8, 20, 10, 1, 5, 5), (9, 6, 2, 1, 1, 1, 0, 0), (1000, 96, 24, 7, 1, 5, 15, 15),
-            // Winograd F(2, 3): chunks plus 0, 1 or 2 leftover taps, dilations, lengths not a multiple of 2d.
+            // Winograd F(4, 3): chunks plus 0, 1 or 2 leftover taps, dilations, lengths not a multiple of 4d.
             (301, 16, 12, 11, 1, 5, 25, 25), (37, 5, 6, 4, 1, 2, 3, 3), (23, 7, 3, 5, 1, 1, 2, 2),
             (5, 3, 4, 3, 1, 3, 3, 3), (2, 4, 4, 3, 1, 1, 1, 1), (64, 8, 8, 3, 1, 1, 1, 1), (19, 3, 2, 6, 1, 2, 2, 3),
         ]

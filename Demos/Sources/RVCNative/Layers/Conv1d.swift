@@ -1,6 +1,6 @@
 /// `torch.nn.Conv1d` on channels-last input, weight in the exported `OKI` layout.
 public struct Conv1d: Sendable {
-    /// How the taps are multiplied: stride-1 kernels of 3 or more taps through F(2, 3) Winograd products,
+    /// How the taps are multiplied: stride-1 kernels of 3 or more taps through F(4, 3) Winograd products,
     /// the rest directly from the (O, K, I) weight.
     enum Kernel: Sendable {
         case direct([Float])

@@ -36,43 +36,68 @@ enum Vectorized {
         }
     }
 
-    /// F(2, 3)'s input transform of four rows: (x0 - x2, x1 + x2, x2 - x1, x1 - x3), written `stride` apart.
+    /// F(4, 3)'s input transform B^T x of six rows `step` floats apart (Lavin's points 0, +-1, +-2, inf),
+    /// the six results written `stride` apart.
     @inline(__always)
-    static func winogradInput(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
-                              _ x3: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
+    static func winogradInput(_ x: UnsafePointer<Float>, step: Int, into u: UnsafeMutablePointer<Float>,
+                              stride: Int, count: Int) {
         var i = 0
         while i + lanes <= count {
-            let (a, b, c, d) = (load(x0 + i), load(x1 + i), load(x2 + i), load(x3 + i))
-            store(a - c, u + i)
-            store(b + c, u + stride + i)
-            store(c - b, u + 2 * stride + i)
-            store(b - d, u + 3 * stride + i)
+            let (x0, x1, x2) = (load(x + i), load(x + step + i), load(x + 2 * step + i))
+            let (x3, x4, x5) = (load(x + 3 * step + i), load(x + 4 * step + i), load(x + 5 * step + i))
+            let (a, b) = (x4 - 4 * x2, x3 - 4 * x1)
+            let (c, e) = (x4 - x2, 2 * (x3 - x1))
+            store(4 * x0 - 5 * x2 + x4, u + i)
+            store(a + b, u + stride + i)
+            store(a - b, u + 2 * stride + i)
+            store(c + e, u + 3 * stride + i)
+            store(c - e, u + 4 * stride + i)
+            store(4 * x1 - 5 * x3 + x5, u + 5 * stride + i)
             i += lanes
         }
         while i < count {
-            u[i] = x0[i] - x2[i]
-            u[stride + i] = x1[i] + x2[i]
-            u[2 * stride + i] = x2[i] - x1[i]
-            u[3 * stride + i] = x1[i] - x3[i]
+            let (x0, x1, x2) = (x[i], x[step + i], x[2 * step + i])
+            let (x3, x4, x5) = (x[3 * step + i], x[4 * step + i], x[5 * step + i])
+            let (a, b) = (x4 - 4 * x2, x3 - 4 * x1)
+            let (c, e) = (x4 - x2, 2 * (x3 - x1))
+            u[i] = 4 * x0 - 5 * x2 + x4
+            u[stride + i] = a + b
+            u[2 * stride + i] = a - b
+            u[3 * stride + i] = c + e
+            u[4 * stride + i] = c - e
+            u[5 * stride + i] = 4 * x1 - 5 * x3 + x5
             i += 1
         }
     }
 
-    /// F(2, 3)'s output transform from products m_j (`stride` apart): first output m0 + m1 + m2, second
-    /// m1 - m2 - m3; `line = (accumulate ? line : 0) + offset + y`.
+    /// F(4, 3)'s output transform, row `output` of A^T m from products m_j (`stride` apart):
+    /// m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 (m3 - m4), m1 + m2 + 4 (m3 + m4), m1 - m2 + 8 (m3 - m4) + m5;
+    /// `line = (accumulate ? line : 0) + offset + y`.
     @inline(__always)
-    static func winogradOutput(_ m: UnsafePointer<Float>, stride: Int, second: Bool, offset: UnsafePointer<Float>,
+    static func winogradOutput(_ m: UnsafePointer<Float>, stride: Int, output: Int, offset: UnsafePointer<Float>,
                                accumulate: Bool, into line: UnsafeMutablePointer<Float>, count: Int) {
-        let (m0, m1, m2, m3) = (m, m + stride, m + 2 * stride, m + 3 * stride)
+        @inline(__always) func combine<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V, _ m5: V) -> V
+            where V.Scalar == Float {
+            switch output {
+            case 0: return m0 + m1 + m2 + m3 + m4
+            case 1: return (m1 - m2) + 2 * (m3 - m4)
+            case 2: return (m1 + m2) + 4 * (m3 + m4)
+            default: return (m1 - m2) + 8 * (m3 - m4) + m5
+            }
+        }
         var i = 0
         while i + lanes <= count {
-            let y = second ? load(m1 + i) - load(m2 + i) - load(m3 + i) : load(m0 + i) + load(m1 + i) + load(m2 + i)
+            let y = combine(load(m + i), load(m + stride + i), load(m + 2 * stride + i), load(m + 3 * stride + i),
+                            load(m + 4 * stride + i), load(m + 5 * stride + i))
             let base = accumulate ? load(line + i) + load(offset + i) : load(offset + i)
             store(base + y, line + i)
             i += lanes
         }
         while i < count {
-            let y = second ? m1[i] - m2[i] - m3[i] : m0[i] + m1[i] + m2[i]
+            // The tail through two-lane vectors (lane 0 kept), so the combination is written once.
+            let y = combine(SIMD2(repeating: m[i]), SIMD2(repeating: m[stride + i]), SIMD2(repeating: m[2 * stride + i]),
+                            SIMD2(repeating: m[3 * stride + i]), SIMD2(repeating: m[4 * stride + i]),
+                            SIMD2(repeating: m[5 * stride + i]))[0]
             line[i] = (accumulate ? line[i] + offset[i] : offset[i]) + y
             i += 1
         }
