@@ -102,8 +102,6 @@ def upstream_class(version: str, f0: bool):
 
 def build_upstream_voice(preset_name: str, seed: int = 0):
     """Upstream torch synthesizer (float32, eval mode, weight norm still attached) with seeded parameters."""
-    import torch
-
     spec = preset(preset_name)
     cls = upstream_class(spec.version, spec.f0)
     with warnings.catch_warnings():
@@ -156,8 +154,6 @@ def randomise_parameters(model, seed: int) -> None:
 
 def voice_payload(model, spec: DemoPreset, flavor: str, name: str) -> dict[str, Any]:
     """The dict upstream's `savee` (RVC WebUI) or Applio's `extract_model` writes for a trained voice."""
-    import torch
-
     state = model.state_dict()
     weights = {key: tensor.detach().half() for key, tensor in state.items() if "enc_q" not in key}
     config = list(spec.config)

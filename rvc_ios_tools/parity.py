@@ -8,7 +8,6 @@ voice (v2 40k, built from upstream's code with seed 0) is used.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import subprocess
 import sys
