@@ -17,14 +17,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import safetensors
 import safetensors.numpy
 
 from .errors import RvcIosError
 from .files import atomic_output, sha256_tensor
-from .manifest import load_schema
+from .manifest import schema_problems
 from .stages import Stage, StageTable, StageTableError, TensorSpec, voice_shape
 
 FORMAT = "rvc-ios-golden"
@@ -70,16 +69,6 @@ class GoldenSet:
 
     def layout(self, name: str) -> str:
         return self.stage_table.tensor(name).layout
-
-
-def schema_problems(document: Any, schema_name: str) -> list[str]:
-    """Every way `document` fails the named schema in `schemas/`, as `where: what` lines."""
-    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
-    problems = sorted(validator.iter_errors(document), key=lambda error: list(map(str, error.absolute_path)))
-    return [
-        f"{'/'.join(str(part) for part in error.absolute_path) or '(top level)'}: {error.message}"
-        for error in problems
-    ]
 
 
 def stage_table_from_index(index: dict[str, Any]) -> StageTable:

@@ -31,21 +31,16 @@ def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(schema_name))
 
 
+def schema_problems(document: Any, schema_name: str) -> list[str]:
+    """Every way `document` fails `schemas/<schema_name>`, as "path: message" sentences, in path order."""
+    errors = sorted(_validator(schema_name).iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors]
+
+
 def validate(document: dict[str, Any], schema_name: str) -> None:
-    validator = _validator(schema_name)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-        raise ManifestError(f"{schema_name}: {where}: {first.message} ({len(errors)} problem(s) in all).")
-
-
-def tensor_entries(tensors: dict[str, tuple[tuple[int, ...], str, str, str]]) -> list[dict[str, Any]]:
-    """key -> (shape, dtype, layout, sha256) as manifest entries, sorted by key."""
-    return [
-        {"key": key, "shape": list(shape), "dtype": dtype, "layout": layout, "sha256": sha}
-        for key, (shape, dtype, layout, sha) in sorted(tensors.items())
-    ]
+    problems = schema_problems(document, schema_name)
+    if problems:
+        raise ManifestError(f"{schema_name}: {problems[0]} ({len(problems)} problem(s) in all).")
 
 
 def manifest_document(
