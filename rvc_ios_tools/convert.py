@@ -155,13 +155,26 @@ def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
 
     The norm is per output row of the PyTorch-layout tensor (for ConvTranspose1d that is the *input*
     channel, PyTorch's dim 0); one global norm instead is a known port bug that scales weights wrongly.
+    Computed by `torch._weight_norm`, the very function upstream's weight-norm hook runs on every forward
+    pass, on the float32 upcast of the (usually fp16) stored pair: the folded weight is bit for bit the
+    weight upstream's float32 model multiplies with.
     """
-    v32 = v.astype(np.float32, copy=False)
-    g32 = g.astype(np.float32, copy=False)
-    axes = tuple(range(1, v32.ndim))
-    norm = np.sqrt(np.sum(v32 * v32, axis=axes, keepdims=True, dtype=np.float32))
-    # torch._weight_norm computes v * (g / norm); same order, same float32 rounding.
-    return v32 * (g32 / norm)
+    import torch
+
+    v32 = torch.from_numpy(np.asarray(v)).to(torch.float32)
+    g32 = torch.from_numpy(np.asarray(g)).to(torch.float32)
+    return torch._weight_norm(v32, g32, 0).numpy()
+
+
+def contiguous_as(view: np.ndarray, dtype: str) -> np.ndarray:
+    """`np.ascontiguousarray(view, dtype)` in one pass on every core: the layout transpose and the dtype
+    cast happen in the same copy (torch's copy kernel is multi-threaded, numpy's is not)."""
+    import torch
+
+    if view.flags.c_contiguous and view.dtype == np.dtype(dtype):
+        return view
+    source = torch.from_numpy(view if view.flags.writeable else view.copy())
+    return source.to(getattr(torch, dtype), memory_format=torch.contiguous_format).numpy()
 
 
 def merge_weight_norm(state_dict: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
@@ -199,9 +212,15 @@ def find_rule(module_path: str, rules: Iterable[Rule]) -> tuple[Rule, re.Match[s
 
 
 def convert_state_dict(
-    state_dict: dict[str, np.ndarray], rules: Iterable[Rule] = VOICE_RULES, dtype: str = "float32"
+    state_dict: dict[str, np.ndarray],
+    rules: Iterable[Rule] = VOICE_RULES,
+    dtype: str = "float32",
+    on_converted: Callable[[str, np.ndarray], None] | None = None,
 ) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
-    """Apply the rule table to every tensor; an unmatched key is an error, never a silent drop."""
+    """Apply the rule table to every tensor; an unmatched key is an error, never a silent drop.
+
+    `on_converted(key, array)` is called as each tensor is done (the exporter starts its checksum there).
+    """
     rules = tuple(rules)
     merged, sources = merge_weight_norm(state_dict)
     converted: dict[str, ConvertedTensor] = {}
@@ -232,7 +251,7 @@ def convert_state_dict(
             raise UnknownKeyError(f"`{key}` and `{converted[target].source_keys[0]}` both map to `{target}`.")
         # One copy: the transpose is materialised directly in the output dtype. Folded weights are float32 and
         # rounded once; an fp16 source goes to fp16 or float32 exactly, so no float32 detour is needed.
-        array = np.ascontiguousarray(layout.transform(merged[key]), dtype=dtype)
+        array = contiguous_as(layout.transform(merged[key]), dtype)
         converted[target] = ConvertedTensor(
             source_keys=sources[key],
             key=target,
@@ -240,6 +259,8 @@ def convert_state_dict(
             array=array,
             folded_weight_norm=len(sources[key]) == 2,
         )
+        if on_converted is not None:
+            on_converted(target, array)
     return converted, dropped
 
 

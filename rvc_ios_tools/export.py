@@ -17,7 +17,7 @@ from . import manifest as manifest_io
 from .checkpoint import load_voice
 from .convert import VOICE_RULES, convert_state_dict
 from .errors import ModelNotFoundError, RvcIosError
-from .files import atomic_output, sha256_file, sha256_tensor
+from .files import atomic_output, sha256_file, sha256_tensor, write_safetensors
 
 # RVC WebUI keeps its voices in assets/weights/; we look there unless told otherwise.
 DEFAULT_MODELS_DIR = Path("assets/weights")
@@ -85,6 +85,19 @@ class StepReporter:
             print(f" done ({time.perf_counter() - start:.1f} s)", file=self.stream, flush=True)
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to `count`, then restore it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportResult:
     weights_path: Path
@@ -97,30 +110,30 @@ def write_weights_and_manifest(
     out_dir: Path,
     model_name: str,
     arrays: dict[str, np.ndarray],
+    checksums: dict[str, str],
     manifest_for: Callable[[list[dict], str], dict],
     reporter: StepReporter,
 ) -> tuple[Path, Path]:
-    """Save tensors + manifest; both land together or neither does (temporary files, then renames)."""
-    from safetensors.numpy import save_file
+    """Save tensors + manifest; both land together or neither does (temporary files, then renames).
 
+    `checksums` holds each tensor's sha256 (`files.sha256_tensor`). The weights are written on a thread
+    while the manifest is built and schema-checked; a manifest that fails its schema leaves no file behind.
+    """
     weights_path = out_dir / f"{model_name}.safetensors"
     manifest_path = out_dir / f"{model_name}.manifest.json"
-    with reporter.step("checksumming tensors"):
-        keys = sorted(arrays)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            checksums = list(pool.map(lambda key: sha256_tensor(arrays[key]), keys))
-        rows = [
-            {"key": key, "shape": list(arrays[key].shape), "dtype": str(arrays[key].dtype), "sha256": sha}
-            for key, sha in zip(keys, checksums)
-        ]
-    manifest = manifest_for(rows, weights_path.name)
     with reporter.step(f"writing {weights_path}"):
         # Inner block renames first: the weights land, then the manifest that vouches for them.
         with atomic_output(manifest_path) as tmp_manifest, atomic_output(weights_path) as tmp_weights:
-            # One metadata entry only: safetensors keeps metadata in a hash map, so several entries are
-            # written in a random order and two exports of the same voice would differ byte for byte.
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp_weights),
-                      metadata={"format": "rvc-ios-tools"})
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer:
+                # One metadata entry: the file names its producer; the manifest carries the rest.
+                written = writer.submit(write_safetensors, tmp_weights, arrays, {"format": "rvc-ios-tools"})
+                rows = [
+                    {"key": key, "shape": list(arrays[key].shape), "dtype": str(arrays[key].dtype),
+                     "sha256": checksums[key]}
+                    for key in sorted(arrays)
+                ]
+                manifest = manifest_for(rows, weights_path.name)
+                written.result()
             tmp_manifest.write_bytes(manifest_io.dumps(manifest))
     return weights_path, manifest_path
 
@@ -131,14 +144,22 @@ def export_voice(
     reporter = reporter or StepReporter(enabled=False)
     if dtype not in ("float32", "float16"):
         raise RvcIosError(f"--dtype must be float32 or float16, not {dtype!r}.")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        # hashlib releases the GIL: the source checksum runs beside loading and converting.
+    # hashlib releases the GIL: the source is checksummed while it loads, and each converted tensor while
+    # the next ones convert, on the cores the conversion leaves free (it runs on one; torch's worker
+    # threads spin while they wait, so sharing cores with them would slow both).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
         source_sha_future = pool.submit(sha256_file, source)
         with reporter.step(f"loading {source.name}"):
             checkpoint = load_voice(source)
-        with reporter.step("folding weight norm and converting to channels-last"):
-            converted, dropped = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype)
-        source_sha = source_sha_future.result()
+        tensor_sha_futures: dict[str, concurrent.futures.Future[str]] = {}
+
+        def checksum(key: str, array: np.ndarray) -> None:
+            tensor_sha_futures[key] = pool.submit(sha256_tensor, array)
+
+        with reporter.step("folding weight norm, converting to channels-last, checksumming"), torch_threads(1):
+            converted, dropped = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype, checksum)
+            source_sha = source_sha_future.result()
+            checksums = {key: future.result() for key, future in tensor_sha_futures.items()}
     layouts = {key: tensor.layout for key, tensor in converted.items()}
 
     def manifest_for(rows: list[dict], weights_file: str) -> dict:
@@ -160,6 +181,6 @@ def export_voice(
         )
 
     weights_path, manifest_path = write_weights_and_manifest(
-        Path(out_dir), model_name, {key: t.array for key, t in converted.items()}, manifest_for, reporter
+        Path(out_dir), model_name, {key: t.array for key, t in converted.items()}, checksums, manifest_for, reporter
     )
     return ExportResult(weights_path, manifest_path, len(converted), len(dropped))

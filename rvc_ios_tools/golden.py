@@ -22,7 +22,7 @@ import safetensors
 import safetensors.numpy
 
 from .errors import RvcIosError
-from .files import atomic_output, sha256_tensor
+from .files import atomic_output, sha256_tensor, write_safetensors
 from .manifest import schema_problems
 from .stages import Stage, StageTable, StageTableError, TensorSpec, voice_shape
 
@@ -177,7 +177,7 @@ def write_golden(
     metadata.update({f"layout.{spec.name}": spec.layout for spec in stage_table.tensors})
     # The tensors land before the index, so an index on disk never describes tensors that are not there yet.
     with atomic_output(out_dir / INDEX_FILE) as index_tmp, atomic_output(out_dir / TENSOR_FILE) as tensors_tmp:
-        safetensors.numpy.save_file(arrays, str(tensors_tmp), metadata=metadata)
+        write_safetensors(tensors_tmp, arrays, metadata)
         index_tmp.write_text(json.dumps(index, indent=2) + "\n")
     return GoldenSet(index=index, stage_table=stage_table, tensors=arrays, directory=out_dir)
 

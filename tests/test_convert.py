@@ -61,8 +61,8 @@ def test_every_tensor_equals_upstream_folded_weight_in_swift_layout(voice_file, 
         produced[target] = key
         got = converted[target].array
         assert got.shape == expected.shape, key
-        # remove_weight_norm computes the same float32 formula; allow last-bit differences of the norm's sum.
-        np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-7, err_msg=key)
+        # The fold runs upstream's own weight-norm function on the same float32 values: equal to the bit.
+        np.testing.assert_array_equal(got, expected, err_msg=key)
     assert set(produced) == set(converted), "every converted key comes from exactly one upstream tensor"
 
 
@@ -73,7 +73,7 @@ def test_fold_matches_torch_weight_norm_on_conv_transpose():
     g = conv.parametrizations.weight.original0.detach().numpy()
     v = conv.parametrizations.weight.original1.detach().numpy()
     assert g.shape == (6, 1, 1)  # dim 0 of ConvTranspose1d's (in, out, k) weight: the input channel
-    np.testing.assert_allclose(fold_weight_norm(g, v), conv.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(fold_weight_norm(g, v), conv.weight.detach().numpy())
 
 
 def test_fold_from_fp16_is_computed_in_float32():

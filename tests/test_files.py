@@ -1,0 +1,53 @@
+"""The deterministic safetensors writer and the tensor checksum the manifests carry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import safetensors
+from safetensors.numpy import load_file
+
+from rvc_ios_tools.files import IOV_MAX, sha256_tensor, write_safetensors
+
+
+def sample_arrays(count: int = 5) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    arrays = {f"layer_{i}.weight": rng.standard_normal((i + 1, 3, 2)).astype(np.float16) for i in range(count)}
+    arrays["bias"] = rng.standard_normal(7).astype(np.float32)
+    arrays["index"] = np.arange(4, dtype=np.int64)
+    arrays["empty"] = np.zeros((0, 3), np.float32)
+    arrays["transposed"] = rng.standard_normal((4, 5)).astype(np.float32).T  # not C-contiguous
+    return arrays
+
+
+def test_written_file_reads_back_with_the_safetensors_library(tmp_path):
+    arrays = sample_arrays()
+    write_safetensors(tmp_path / "w.safetensors", arrays, {"format": "rvc-ios-tools", "b": "2", "a": "1"})
+    loaded = load_file(str(tmp_path / "w.safetensors"))
+    assert set(loaded) == set(arrays)
+    for key, array in arrays.items():
+        assert loaded[key].dtype == array.dtype and loaded[key].shape == array.shape, key
+        np.testing.assert_array_equal(loaded[key], array, err_msg=key)
+        assert sha256_tensor(loaded[key]) == sha256_tensor(array), key
+    with safetensors.safe_open(str(tmp_path / "w.safetensors"), framework="numpy") as handle:
+        assert handle.metadata() == {"format": "rvc-ios-tools", "a": "1", "b": "2"}
+
+
+def test_same_tensors_and_metadata_give_the_same_bytes(tmp_path):
+    arrays = sample_arrays()
+    metadata = {f"layout.{key}": "OKI" for key in arrays}  # many entries: the library would shuffle them
+    write_safetensors(tmp_path / "a.safetensors", arrays, metadata)
+    write_safetensors(tmp_path / "b.safetensors", dict(reversed(list(arrays.items()))), dict(reversed(list(metadata.items()))))
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+
+
+def test_more_tensors_than_one_gathered_write_takes(tmp_path):
+    arrays = {f"t{i:05d}": np.full(3, i, np.float32) for i in range(IOV_MAX * 2 + 5)}
+    write_safetensors(tmp_path / "many.safetensors", arrays)
+    loaded = load_file(str(tmp_path / "many.safetensors"))
+    assert all(np.array_equal(loaded[key], arrays[key]) for key in arrays)
+
+
+def test_unstorable_dtype_is_refused_by_name(tmp_path):
+    with pytest.raises(TypeError, match="`words`"):
+        write_safetensors(tmp_path / "x.safetensors", {"words": np.array(["a"])})
