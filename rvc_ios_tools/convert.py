@@ -7,6 +7,7 @@ the tests all read this table; nothing else renames keys.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import re
 from typing import Callable, Iterable
@@ -177,9 +178,25 @@ def contiguous_as(view: np.ndarray, dtype: str) -> np.ndarray:
     return source.to(getattr(torch, dtype), memory_format=torch.contiguous_format).numpy()
 
 
-def merge_weight_norm(state_dict: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
-    """Replace each (gain, direction) pair by its folded `weight`; report which source keys made each."""
-    merged: dict[str, np.ndarray] = {}
+@dataclasses.dataclass(frozen=True)
+class WeightNormPair:
+    """A (gain, direction) pair still to be folded (`fold_weight_norm`) into one weight."""
+
+    g: np.ndarray
+    v: np.ndarray
+
+    def fold(self) -> np.ndarray:
+        return fold_weight_norm(self.g, self.v)
+
+
+def merge_weight_norm(
+    state_dict: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray | WeightNormPair], dict[str, tuple[str, ...]]]:
+    """Pair each weight-norm (gain, direction) under its `weight` key; report which source keys make each.
+
+    The pairs are folded later, where the converter does its array work (on worker threads).
+    """
+    merged: dict[str, np.ndarray | WeightNormPair] = {}
     sources: dict[str, tuple[str, ...]] = {}
     pairs: dict[str, dict[str, str]] = {}
     for key, tensor in state_dict.items():
@@ -198,7 +215,7 @@ def merge_weight_norm(state_dict: dict[str, np.ndarray]) -> tuple[dict[str, np.n
             )
         if weight_key in merged:
             raise UnknownKeyError(f"`{weight_key}` is stored both plain and as a weight-norm pair.")
-        merged[weight_key] = fold_weight_norm(state_dict[roles["weight_g"]], state_dict[roles["weight_v"]])
+        merged[weight_key] = WeightNormPair(state_dict[roles["weight_g"]], state_dict[roles["weight_v"]])
         sources[weight_key] = (roles["weight_g"], roles["weight_v"])
     return merged, sources
 
@@ -216,14 +233,18 @@ def convert_state_dict(
     rules: Iterable[Rule] = VOICE_RULES,
     dtype: str = "float32",
     on_converted: Callable[[str, np.ndarray], None] | None = None,
+    workers: int = 1,
 ) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
     """Apply the rule table to every tensor; an unmatched key is an error, never a silent drop.
 
-    `on_converted(key, array)` is called as each tensor is done (the exporter starts its checksum there).
+    Every key is matched and checked first; then the array work (weight-norm fold, layout copy, and
+    `on_converted(key, array)`, where the exporter checksums) runs on `workers` threads: torch and hashlib
+    release the GIL, so the threads share the cores.
     """
     rules = tuple(rules)
     merged, sources = merge_weight_norm(state_dict)
-    converted: dict[str, ConvertedTensor] = {}
+    planned: list[tuple[str, str, ParamLayout]] = []  # (target, source key, layout)
+    targets: dict[str, str] = {}
     dropped: list[DroppedTensor] = []
     for key in sorted(merged):
         module_path, _, param = key.rpartition(".")
@@ -247,21 +268,43 @@ def convert_state_dict(
             dropped.extend(DroppedTensor(source, f"{rule.kind} `{param}` is not used at inference") for source in sources[key])
             continue
         target = f"{rule.target_key(match)}.{layout.target_name}"
-        if target in converted:
-            raise UnknownKeyError(f"`{key}` and `{converted[target].source_keys[0]}` both map to `{target}`.")
-        # One copy: the transpose is materialised directly in the output dtype. Folded weights are float32 and
-        # rounded once; an fp16 source goes to fp16 or float32 exactly, so no float32 detour is needed.
-        array = contiguous_as(layout.transform(merged[key]), dtype)
-        converted[target] = ConvertedTensor(
+        if target in targets:
+            raise UnknownKeyError(f"`{key}` and `{targets[target]}` both map to `{target}`.")
+        targets[target] = key
+        planned.append((target, key, layout))
+
+    def produce(item: tuple[str, str, ParamLayout]) -> np.ndarray:
+        target, key, layout = item
+        value = merged[key]
+        # Folded weights are float32 and rounded once to `dtype`; an fp16 source goes to fp16 or float32
+        # exactly. One copy: the transpose is materialised directly in the output dtype.
+        array = contiguous_as(layout.transform(value.fold() if isinstance(value, WeightNormPair) else value), dtype)
+        if on_converted is not None:
+            on_converted(target, array)
+        return array
+
+    if workers > 1:
+        # Largest first, so the threads finish together.
+        order = sorted(planned, key=lambda item: -_nbytes(merged[item[1]]))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            produced = dict(zip((item[0] for item in order), pool.map(produce, order)))
+    else:
+        produced = {item[0]: produce(item) for item in planned}
+    converted = {
+        target: ConvertedTensor(
             source_keys=sources[key],
             key=target,
             layout=layout.layout,
-            array=array,
+            array=produced[target],
             folded_weight_norm=len(sources[key]) == 2,
         )
-        if on_converted is not None:
-            on_converted(target, array)
+        for target, key, layout in planned
+    }
     return converted, dropped
+
+
+def _nbytes(value: np.ndarray | WeightNormPair) -> int:
+    return value.v.nbytes if isinstance(value, WeightNormPair) else value.nbytes
 
 
 def convert_voice(checkpoint: VoiceCheckpoint, dtype: str = "float32") -> dict[str, np.ndarray]:

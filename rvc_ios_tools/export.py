@@ -144,22 +144,25 @@ def export_voice(
     reporter = reporter or StepReporter(enabled=False)
     if dtype not in ("float32", "float16"):
         raise RvcIosError(f"--dtype must be float32 or float16, not {dtype!r}.")
-    # hashlib releases the GIL: the source is checksummed while it loads, and each converted tensor while
-    # the next ones convert, on the cores the conversion leaves free (it runs on one; torch's worker
-    # threads spin while they wait, so sharing cores with them would slow both).
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # hashlib releases the GIL for the whole file: the source is checksummed on another core while the
+        # main thread unpickles it.
         source_sha_future = pool.submit(sha256_file, source)
         with reporter.step(f"loading {source.name}"):
             checkpoint = load_voice(source)
-        tensor_sha_futures: dict[str, concurrent.futures.Future[str]] = {}
+        checksums: dict[str, str] = {}
 
         def checksum(key: str, array: np.ndarray) -> None:
-            tensor_sha_futures[key] = pool.submit(sha256_tensor, array)
+            checksums[key] = sha256_tensor(array)
 
+        # The array work runs on one thread per core, each with a single-threaded torch (torch's own idle
+        # workers would spin on the cores the other threads need); each tensor is checksummed right after it
+        # is made, while it is still in cache.
         with reporter.step("folding weight norm, converting to channels-last, checksumming"), torch_threads(1):
-            converted, dropped = convert_state_dict(checkpoint.state_dict, VOICE_RULES, dtype, checksum)
-            source_sha = source_sha_future.result()
-            checksums = {key: future.result() for key, future in tensor_sha_futures.items()}
+            converted, dropped = convert_state_dict(
+                checkpoint.state_dict, VOICE_RULES, dtype, checksum, workers=os.cpu_count() or 2
+            )
+        source_sha = source_sha_future.result()
     layouts = {key: tensor.layout for key, tensor in converted.items()}
 
     def manifest_for(rows: list[dict], weights_file: str) -> dict:

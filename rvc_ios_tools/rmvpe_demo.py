@@ -11,12 +11,13 @@ the 0.03 voicing threshold (some frames voiced, some not).
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_output
+from .files import write_bytes_atomic
 from .rmvpe_convert import ARCHITECTURE, check_architecture, upstream_rmvpe_shapes
 
 # The smallest network that still has every layer kind of rmvpe.pt: two ConvBlockRes per block (so both the
@@ -130,6 +131,9 @@ def write_demo_rmvpe(path: Path, seed: int = 0, dtype: str = "float32", preset: 
         key: tensor if tensor.dtype == torch.int64 else tensor.to(torch_dtype)
         for key, tensor in random_rmvpe_state_dict(seed, architecture).items()
     }
-    with atomic_output(Path(path)) as tmp:
-        torch.save(state, tmp)
+    # torch.save names the zip's inner folder after the file it writes to (here it would be the temporary
+    # name); saving to memory gives the fixed name "archive", so the same arguments give the same bytes.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(Path(path), buffer.getvalue())
     return Path(path)

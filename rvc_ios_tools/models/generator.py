@@ -37,11 +37,8 @@ class ResBlock1(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         for m in range(self.n_pairs):
-            xt = nn.leaky_relu(x, LRELU_SLOPE)
-            xt = getattr(self, f"c1_{m}")(xt)
-            xt = nn.leaky_relu(xt, LRELU_SLOPE)
-            xt = getattr(self, f"c2_{m}")(xt)
-            x = xt + x
+            xt = getattr(self, f"c1_{m}")(x, input_slope=LRELU_SLOPE)
+            x = getattr(self, f"c2_{m}")(xt, input_slope=LRELU_SLOPE, residual=x)
         return x
 
 
@@ -56,9 +53,7 @@ class ResBlock2(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         for m in range(self.n_convs):
-            xt = nn.leaky_relu(x, LRELU_SLOPE)
-            xt = getattr(self, f"c_{m}")(xt)
-            x = xt + x
+            x = getattr(self, f"c_{m}")(x, input_slope=LRELU_SLOPE, residual=x)
         return x
 
 
@@ -191,8 +186,7 @@ class Generator(nn.Module):
         return xs / self.num_kernels
 
     def post(self, x: mx.array) -> mx.array:
-        x = nn.leaky_relu(x, POST_LRELU_SLOPE)
-        return mx.tanh(self.conv_post(x))
+        return mx.tanh(self.conv_post(x, input_slope=POST_LRELU_SLOPE))
 
     def __call__(self, x: mx.array, g: mx.array | None = None) -> mx.array:
         """x (B, T, inter), g (B, 1, gin) -> audio (B, T*upp, 1)."""

@@ -10,11 +10,35 @@ weights load unchanged; only the arithmetic is arranged differently.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 
 from .. import blas  # noqa: F401
+from .. import native_conv
 
 import mlx.core as mx
 import mlx.nn as nn
+
+# RVC_IOS_NATIVE_CONV=0 runs every convolution as the MLX matmuls below, without the C++ kernel.
+NATIVE_CONV_ENV = "RVC_IOS_NATIVE_CONV"
+_native_warned = False
+
+
+def use_native_conv() -> bool:
+    """Whether stride-1 convolutions go to the C++ kernel (`native_conv`): built, and not switched off."""
+    global _native_warned
+    if os.environ.get(NATIVE_CONV_ENV, "1") == "0":
+        return False
+    if native_conv.available():
+        return True
+    if not _native_warned:
+        _native_warned = True
+        warnings.warn(
+            f"{native_conv.unavailable_reason()}. Convolutions fall back to MLX matmuls, about 2x slower.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return False
 
 # Up to this many input channels, gather the taps into one (T, K*I) matrix and run a single matmul (the NSF
 # noise convs: one channel, up to 80 taps). Above it, one matmul per tap accumulated with addmm is faster:
@@ -106,8 +130,20 @@ class Conv1d(nn.Module):
         self._padding = (padding, padding) if isinstance(padding, int) else tuple(padding)
         self._dilation = dilation
 
-    def __call__(self, x: mx.array) -> mx.array:
-        return conv1d(x, self.weight, self.get("bias"), self._stride, self._padding, self._dilation)
+    def __call__(self, x: mx.array, input_slope: float | None = None, residual: mx.array | None = None) -> mx.array:
+        """conv(leaky_relu(x, input_slope)) + residual; the slope and the residual are optional.
+
+        Stride 1 runs on the C++ kernel when it is built (`native_conv`), which fuses both into the
+        convolution; otherwise (and for strided convolutions) MLX ops do the same arithmetic.
+        """
+        if self._stride == 1 and use_native_conv():
+            return native_conv.conv1d(
+                x, self.weight, self.get("bias"), self._padding, self._dilation, input_slope, residual
+            )
+        if input_slope is not None:
+            x = nn.leaky_relu(x, input_slope)
+        y = conv1d(x, self.weight, self.get("bias"), self._stride, self._padding, self._dilation)
+        return y if residual is None else y + residual
 
 
 class ConvTranspose1d(nn.Module):

@@ -1,0 +1,31 @@
+// Python module rvc_ios_tools._native_conv; rvc_ios_tools/native_conv.py is its public face.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/variant.h>
+
+#include "conv1d_primitive.h"
+#include "openblas.h"
+#include "winograd_weight_cache.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+NB_MODULE(_native_conv, m) {
+  m.doc() = "Stride-1 Conv1d for MLX on the CPU: tiled im2col or Winograd products on OpenBLAS sgemm.";
+  try {
+    rvc::find_openblas();
+  } catch (const std::exception& error) {
+    throw nb::import_error(error.what());
+  }
+  m.def("clear_weight_cache", &rvc::clear_winograd_weight_cache,
+        "Forget the Winograd-transformed weights kept per weight array (and the references to their buffers).");
+  m.def("conv1d", &rvc::conv1d, "x"_a, "weight"_a, "bias"_a = nb::none(), nb::kw_only(),
+        "padding"_a = std::pair<int, int>(0, 0), "dilation"_a = 1, "input_slope"_a = nb::none(),
+        "residual"_a = nb::none(), "method"_a = "auto", "stream"_a = nb::none(),
+        "Stride-1 Conv1d on channels-last float32 input: x (B, T, I), weight (O, K, I), bias (O,) -> "
+        "(B, T_out, O) = conv(leaky_relu(x, input_slope) if input_slope is not None else x) + bias "
+        "(+ residual, shaped like the output). method: 'auto' (Winograd F(4, 3) for 3 or more taps), "
+        "'unfolded' (im2col and one sgemm per tile) or 'winograd'.");
+}
