@@ -168,8 +168,8 @@ def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def contiguous_as(view: np.ndarray, dtype: str) -> np.ndarray:
-    """`np.ascontiguousarray(view, dtype)` in one pass on every core: the layout transpose and the dtype
-    cast happen in the same copy (torch's copy kernel is multi-threaded, numpy's is not)."""
+    """`np.ascontiguousarray(view, dtype)` in one pass: the layout transpose and the dtype cast happen in the
+    same copy (torch's copy kernel; numpy's is slower)."""
     import torch
 
     if view.flags.c_contiguous and view.dtype == np.dtype(dtype):
@@ -228,22 +228,31 @@ def find_rule(module_path: str, rules: Iterable[Rule]) -> tuple[Rule, re.Match[s
     return None
 
 
-def convert_state_dict(
-    state_dict: dict[str, np.ndarray],
-    rules: Iterable[Rule] = VOICE_RULES,
-    dtype: str = "float32",
-    on_converted: Callable[[str, np.ndarray], None] | None = None,
-    workers: int = 1,
-) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
-    """Apply the rule table to every tensor; an unmatched key is an error, never a silent drop.
+@dataclasses.dataclass(frozen=True)
+class PlannedTensor:
+    """One output tensor: its Swift key, the (merged) source key it comes from, its layout and final shape."""
 
-    Every key is matched and checked first; then the array work (weight-norm fold, layout copy, and
-    `on_converted(key, array)`, where the exporter checksums) runs on `workers` threads: torch and hashlib
-    release the GIL, so the threads share the cores.
-    """
+    key: str
+    source_key: str
+    layout: ParamLayout
+    shape: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionPlan:
+    """Every key matched and checked, before any array work: what will be written, and what is dropped."""
+
+    tensors: tuple[PlannedTensor, ...]
+    dropped: tuple[DroppedTensor, ...]
+    merged: dict[str, np.ndarray | WeightNormPair]
+    sources: dict[str, tuple[str, ...]]
+
+
+def plan_conversion(state_dict: dict[str, np.ndarray], rules: Iterable[Rule] = VOICE_RULES) -> ConversionPlan:
+    """Apply the rule table to every key; an unmatched key is an error, never a silent drop."""
     rules = tuple(rules)
     merged, sources = merge_weight_norm(state_dict)
-    planned: list[tuple[str, str, ParamLayout]] = []  # (target, source key, layout)
+    planned: list[PlannedTensor] = []
     targets: dict[str, str] = {}
     dropped: list[DroppedTensor] = []
     for key in sorted(merged):
@@ -271,36 +280,60 @@ def convert_state_dict(
         if target in targets:
             raise UnknownKeyError(f"`{key}` and `{targets[target]}` both map to `{target}`.")
         targets[target] = key
-        planned.append((target, key, layout))
-
-    def produce(item: tuple[str, str, ParamLayout]) -> np.ndarray:
-        target, key, layout = item
         value = merged[key]
+        source_shape = value.v.shape if isinstance(value, WeightNormPair) else np.shape(value)
+        # The layouts only permute axes, so a zero-stride stand-in gives the final shape for free.
+        shape = layout.transform(np.broadcast_to(np.float32(0), source_shape)).shape
+        planned.append(PlannedTensor(target, key, layout, tuple(shape)))
+    return ConversionPlan(tuple(planned), tuple(dropped), merged, sources)
+
+
+def run_conversion(
+    plan: ConversionPlan,
+    dtype: str = "float32",
+    on_converted: Callable[[str, np.ndarray], None] | None = None,
+    workers: int = 1,
+) -> dict[str, ConvertedTensor]:
+    """The array work of a plan: weight-norm folds and layout copies in `dtype`, on `workers` threads (torch
+    and hashlib release the GIL, so the threads share the cores). `on_converted(key, array)` runs on the
+    worker right after each tensor is made (the exporter checksums and writes it there, while it is in cache).
+    """
+
+    def produce(item: PlannedTensor) -> np.ndarray:
+        value = plan.merged[item.source_key]
         # Folded weights are float32 and rounded once to `dtype`; an fp16 source goes to fp16 or float32
         # exactly. One copy: the transpose is materialised directly in the output dtype.
-        array = contiguous_as(layout.transform(value.fold() if isinstance(value, WeightNormPair) else value), dtype)
+        source = value.fold() if isinstance(value, WeightNormPair) else value
+        array = contiguous_as(item.layout.transform(source), dtype)
         if on_converted is not None:
-            on_converted(target, array)
+            on_converted(item.key, array)
         return array
 
     if workers > 1:
         # Largest first, so the threads finish together.
-        order = sorted(planned, key=lambda item: -_nbytes(merged[item[1]]))
+        order = sorted(plan.tensors, key=lambda item: -_nbytes(plan.merged[item.source_key]))
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            produced = dict(zip((item[0] for item in order), pool.map(produce, order)))
+            produced = dict(zip((item.key for item in order), pool.map(produce, order)))
     else:
-        produced = {item[0]: produce(item) for item in planned}
-    converted = {
-        target: ConvertedTensor(
-            source_keys=sources[key],
-            key=target,
-            layout=layout.layout,
-            array=produced[target],
-            folded_weight_norm=len(sources[key]) == 2,
+        produced = {item.key: produce(item) for item in plan.tensors}
+    return {
+        item.key: ConvertedTensor(
+            source_keys=plan.sources[item.source_key],
+            key=item.key,
+            layout=item.layout.layout,
+            array=produced[item.key],
+            folded_weight_norm=len(plan.sources[item.source_key]) == 2,
         )
-        for target, key, layout in planned
+        for item in plan.tensors
     }
-    return converted, dropped
+
+
+def convert_state_dict(
+    state_dict: dict[str, np.ndarray], rules: Iterable[Rule] = VOICE_RULES, dtype: str = "float32"
+) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
+    """`plan_conversion` then `run_conversion`: every tensor converted or dropped by a named rule."""
+    plan = plan_conversion(state_dict, rules)
+    return run_conversion(plan, dtype), list(plan.dropped)
 
 
 def _nbytes(value: np.ndarray | WeightNormPair) -> int:

@@ -15,9 +15,9 @@ import numpy as np
 
 from . import manifest as manifest_io
 from .checkpoint import load_voice
-from .convert import VOICE_RULES, convert_state_dict
+from .convert import VOICE_RULES, plan_conversion, run_conversion
 from .errors import ModelNotFoundError, RvcIosError
-from .files import atomic_output, sha256_file, sha256_tensor, write_safetensors
+from .files import SafetensorsWriter, atomic_output, sha256_file, sha256_tensor
 
 # RVC WebUI keeps its voices in assets/weights/; we look there unless told otherwise.
 DEFAULT_MODELS_DIR = Path("assets/weights")
@@ -106,35 +106,44 @@ class ExportResult:
     dropped_count: int
 
 
+# The weights file's only metadata entry names its producer; the manifest carries everything else.
+WEIGHTS_METADATA = {"format": "rvc-ios-tools"}
+
+# `fill(put)` calls `put(key, array)` once per declared tensor, from any thread.
+Filler = Callable[[Callable[[str, np.ndarray], None]], None]
+
+
 def write_weights_and_manifest(
     out_dir: Path,
     model_name: str,
-    arrays: dict[str, np.ndarray],
-    checksums: dict[str, str],
+    specs: dict[str, tuple[np.dtype, tuple[int, ...]]],
+    fill: Filler,
     manifest_for: Callable[[list[dict], str], dict],
-    reporter: StepReporter,
 ) -> tuple[Path, Path]:
     """Save tensors + manifest; both land together or neither does (temporary files, then renames).
 
-    `checksums` holds each tensor's sha256 (`files.sha256_tensor`). The weights are written on a thread
-    while the manifest is built and schema-checked; a manifest that fails its schema leaves no file behind.
+    `specs` declares every tensor's dtype and shape, so the file's header is written first; `fill(put)`
+    then hands over the tensors, and each is checksummed and written at its offset as it arrives (from
+    worker threads too). The manifest is built and schema-checked last: one that fails its schema leaves no
+    file behind.
     """
     weights_path = out_dir / f"{model_name}.safetensors"
     manifest_path = out_dir / f"{model_name}.manifest.json"
-    with reporter.step(f"writing {weights_path}"):
-        # Inner block renames first: the weights land, then the manifest that vouches for them.
-        with atomic_output(manifest_path) as tmp_manifest, atomic_output(weights_path) as tmp_weights:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer:
-                # One metadata entry: the file names its producer; the manifest carries the rest.
-                written = writer.submit(write_safetensors, tmp_weights, arrays, {"format": "rvc-ios-tools"})
-                rows = [
-                    {"key": key, "shape": list(arrays[key].shape), "dtype": str(arrays[key].dtype),
-                     "sha256": checksums[key]}
-                    for key in sorted(arrays)
-                ]
-                manifest = manifest_for(rows, weights_path.name)
-                written.result()
-            tmp_manifest.write_bytes(manifest_io.dumps(manifest))
+    checksums: dict[str, str] = {}
+    # Inner block renames first: the weights land, then the manifest that vouches for them.
+    with atomic_output(manifest_path) as tmp_manifest, atomic_output(weights_path) as tmp_weights:
+        with SafetensorsWriter(tmp_weights, specs, WEIGHTS_METADATA) as writer:
+
+            def put(key: str, array: np.ndarray) -> None:
+                writer.write(key, array)
+                checksums[key] = sha256_tensor(array)
+
+            fill(put)
+        rows = [
+            {"key": key, "shape": list(specs[key][1]), "dtype": str(np.dtype(specs[key][0])), "sha256": checksums[key]}
+            for key in sorted(specs)
+        ]
+        tmp_manifest.write_bytes(manifest_io.dumps(manifest_for(rows, weights_path.name)))
     return weights_path, manifest_path
 
 
@@ -150,20 +159,9 @@ def export_voice(
         source_sha_future = pool.submit(sha256_file, source)
         with reporter.step(f"loading {source.name}"):
             checkpoint = load_voice(source)
-        checksums: dict[str, str] = {}
-
-        def checksum(key: str, array: np.ndarray) -> None:
-            checksums[key] = sha256_tensor(array)
-
-        # The array work runs on one thread per core, each with a single-threaded torch (torch's own idle
-        # workers would spin on the cores the other threads need); each tensor is checksummed right after it
-        # is made, while it is still in cache.
-        with reporter.step("folding weight norm, converting to channels-last, checksumming"), torch_threads(1):
-            converted, dropped = convert_state_dict(
-                checkpoint.state_dict, VOICE_RULES, dtype, checksum, workers=os.cpu_count() or 2
-            )
+        plan = plan_conversion(checkpoint.state_dict, VOICE_RULES)
         source_sha = source_sha_future.result()
-    layouts = {key: tensor.layout for key, tensor in converted.items()}
+    layouts = {item.key: item.layout.layout for item in plan.tensors}
 
     def manifest_for(rows: list[dict], weights_file: str) -> dict:
         return manifest_io.voice_manifest(
@@ -180,10 +178,17 @@ def export_voice(
             dtype=dtype,
             weights_file=weights_file,
             tensors=[{**row, "layout": layouts[row["key"]]} for row in rows],
-            dropped=[{"key": d.source_key, "why": d.why} for d in dropped],
+            dropped=[{"key": d.source_key, "why": d.why} for d in plan.dropped],
         )
 
-    weights_path, manifest_path = write_weights_and_manifest(
-        Path(out_dir), model_name, {key: t.array for key, t in converted.items()}, checksums, manifest_for, reporter
-    )
-    return ExportResult(weights_path, manifest_path, len(converted), len(dropped))
+    def fill(put: Callable[[str, np.ndarray], None]) -> None:
+        # One thread per core, each with a single-threaded torch (torch's own idle workers would spin on
+        # the cores the other threads need): fold, layout copy, write and checksum, tensor by tensor.
+        with torch_threads(1):
+            run_conversion(plan, dtype, put, workers=os.cpu_count() or 2)
+
+    specs = {item.key: (np.dtype(dtype), item.shape) for item in plan.tensors}
+    weights_file = Path(out_dir) / f"{model_name}.safetensors"
+    with reporter.step(f"folding weight norm, converting to channels-last, writing {weights_file}"):
+        weights_path, manifest_path = write_weights_and_manifest(Path(out_dir), model_name, specs, fill, manifest_for)
+    return ExportResult(weights_path, manifest_path, len(plan.tensors), len(plan.dropped))

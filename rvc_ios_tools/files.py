@@ -76,49 +76,108 @@ SAFETENSORS_DTYPES = {
 }
 
 
-# Buffers per os.pwritev call (Linux's IOV_MAX).
-IOV_MAX = 1024
+class SafetensorsWriter:
+    """A safetensors file written in two steps: the header, from every tensor's dtype and shape, then each
+    tensor's bytes at its offset, in any order and from any thread (`os.pwrite` releases the GIL).
 
-
-def write_safetensors(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """Write `arrays` as a safetensors file, deterministically and without copying the payload.
-
-    Tensors are stored in key order and the metadata sorted, so the same tensors always give the same bytes
-    (the `safetensors` library keeps metadata in a hash map, whose order varies from run to run). Each
-    tensor is written straight from its array's buffer (`os.pwritev` releases the GIL, so this can run on a
-    thread beside other work). The caller writes to a temporary path (`atomic_output`) so a failure leaves
-    nothing behind; the result reads back with any safetensors reader.
+    Deterministic: tensors are stored in key order and the metadata sorted, so the same tensors always give
+    the same bytes (the `safetensors` library keeps metadata in a hash map, whose order varies from run to
+    run). Bytes are written straight from each array's buffer, without a copy. `close()` (or leaving the
+    `with` block without an error) checks that every declared tensor was written. The caller writes to a
+    temporary path (`atomic_output`) so a failure leaves nothing behind; the file reads back with any
+    safetensors reader.
     """
-    keys = sorted(arrays)
-    buffers: dict[str, np.ndarray] = {}
-    header: dict[str, object] = {}
-    if metadata:
-        header["__metadata__"] = {name: str(metadata[name]) for name in sorted(metadata)}
-    offset = 0
-    for key in keys:
-        array = np.ascontiguousarray(arrays[key])
-        if array.dtype.byteorder == ">":
-            array = array.astype(array.dtype.newbyteorder("<"))
-        tag = SAFETENSORS_DTYPES.get(array.dtype)
-        if tag is None:
-            raise TypeError(f"tensor `{key}` has dtype {array.dtype}, which safetensors cannot store")
-        buffers[key] = array.reshape(-1).view(np.uint8)
-        header[key] = {"dtype": tag, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)  # the data section starts 8-byte aligned
-    position = 8 + len(encoded)
-    views = [memoryview(buffers[key]) for key in keys if buffers[key].size]
-    with open(path, "wb") as handle:
-        handle.write(len(encoded).to_bytes(8, "little") + encoded)
-        handle.flush()
-        # Gathered writes: few system calls, so a thread writing here seldom needs the GIL back.
+
+    def __init__(
+        self,
+        path: Path,
+        specs: dict[str, tuple[np.dtype, tuple[int, ...]]],
+        metadata: dict[str, str] | None = None,
+    ):
+        header: dict[str, object] = {}
+        if metadata:
+            header["__metadata__"] = {name: str(metadata[name]) for name in sorted(metadata)}
+        self._specs: dict[str, tuple[np.dtype, tuple[int, ...], int]] = {}
+        offset = 0
+        for key in sorted(specs):
+            dtype, shape = np.dtype(specs[key][0]).newbyteorder("<"), tuple(int(n) for n in specs[key][1])
+            tag = SAFETENSORS_DTYPES.get(dtype)
+            if tag is None:
+                raise TypeError(f"tensor `{key}` has dtype {dtype}, which safetensors cannot store")
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            header[key] = {"dtype": tag, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+            self._specs[key] = (dtype, shape, offset)
+            offset += nbytes
+        encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        encoded += b" " * (-len(encoded) % 8)  # the data section starts 8-byte aligned
+        self._data_start = 8 + len(encoded)
+        self._pending = set(self._specs)
+        self._handle = open(path, "wb")
+        self._handle.write(len(encoded).to_bytes(8, "little") + encoded)
+        self._handle.flush()
+
+    def _checked(self, key: str, array: np.ndarray) -> np.ndarray:
+        """The array's little-endian C-order bytes, after checking it matches its declaration."""
+        if key not in self._specs:
+            raise KeyError(f"`{key}` is not one of the tensors this file was declared with")
+        dtype, shape, _ = self._specs[key]
+        data = np.ascontiguousarray(array)
+        if data.dtype.byteorder == ">":
+            data = data.astype(data.dtype.newbyteorder("<"))
+        if data.dtype != dtype or data.shape != shape:
+            raise ValueError(f"`{key}`: declared {dtype} {shape}, given {array.dtype} {tuple(array.shape)}")
+        return data.reshape(-1).view(np.uint8)
+
+    def write(self, key: str, array: np.ndarray) -> None:
+        """One tensor at its offset; safe to call from several threads at once."""
+        self._pwrite_all([memoryview(self._checked(key, array))], self._data_start + self._specs[key][2])
+        self._pending.discard(key)
+
+    def write_all(self, arrays: dict[str, np.ndarray]) -> None:
+        """Every declared tensor at once, with gathered writes (few system calls, so seldom a GIL hand-over)."""
+        if set(arrays) != set(self._specs):
+            for key, array in arrays.items():
+                self.write(key, array)
+            return
+        keys = sorted(self._specs)  # offset order
+        self._pwrite_all([memoryview(self._checked(key, arrays[key])) for key in keys], self._data_start)
+        self._pending.clear()
+
+    def _pwrite_all(self, views: list[memoryview], position: int) -> None:
+        views = [view for view in views if len(view)]
+        fd = self._handle.fileno()
         while views:
             batch = views[:IOV_MAX]
-            written = os.pwritev(handle.fileno(), batch, position)
+            written = os.pwritev(fd, batch, position)
             position += written
             while batch and written >= len(batch[0]):
                 written -= len(batch.pop(0))
                 views.pop(0)
             if written:
                 views[0] = views[0][written:]
+
+    def close(self) -> None:
+        self._handle.close()
+        if self._pending:
+            missing = ", ".join(sorted(self._pending)[:5])
+            raise ValueError(f"{len(self._pending)} declared tensor(s) never written: {missing}")
+
+    def __enter__(self) -> "SafetensorsWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self._handle.close()
+
+
+# Buffers per os.pwritev call (Linux's IOV_MAX).
+IOV_MAX = 1024
+
+
+def write_safetensors(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Write `arrays` as a deterministic safetensors file in one go (see `SafetensorsWriter`)."""
+    specs = {key: (np.asarray(array).dtype, np.shape(array)) for key, array in arrays.items()}
+    with SafetensorsWriter(path, specs, metadata) as writer:
+        writer.write_all(arrays)

@@ -40,7 +40,7 @@ from .checkpoint import load_pickle_safely
 from .convert import ConvertedTensor, DroppedTensor, Rule, convert_state_dict
 from .errors import ConfigMismatchError, CorruptFileError, MissingKeyError, RvcIosError, UnknownKeyError
 from .export import StepReporter, write_weights_and_manifest
-from .files import sha256_file, sha256_tensor
+from .files import sha256_file
 
 # torch.nn.GRU(num_layers=1, bidirectional=True) names its tensors `<param>_l0` and `<param>_l0_reverse`.
 
@@ -315,6 +315,11 @@ def export_rmvpe(
         )
 
     arrays = {key: t.array for key, t in converted.items()}
-    with reporter.step("checksumming tensors"):
-        checksums = {key: sha256_tensor(array) for key, array in arrays.items()}
-    return write_weights_and_manifest(Path(out_dir), pt_path.stem, arrays, checksums, manifest_for, reporter)
+    specs = {key: (array.dtype, array.shape) for key, array in arrays.items()}
+
+    def fill(put) -> None:
+        for key, array in arrays.items():
+            put(key, array)
+
+    with reporter.step(f"writing {Path(out_dir) / pt_path.stem}.safetensors"):
+        return write_weights_and_manifest(Path(out_dir), pt_path.stem, specs, fill, manifest_for)

@@ -7,7 +7,7 @@ import pytest
 import safetensors
 from safetensors.numpy import load_file
 
-from rvc_ios_tools.files import IOV_MAX, sha256_tensor, write_safetensors
+from rvc_ios_tools.files import IOV_MAX, SafetensorsWriter, sha256_tensor, write_safetensors
 
 
 def sample_arrays(count: int = 5) -> dict[str, np.ndarray]:
@@ -51,3 +51,29 @@ def test_more_tensors_than_one_gathered_write_takes(tmp_path):
 def test_unstorable_dtype_is_refused_by_name(tmp_path):
     with pytest.raises(TypeError, match="`words`"):
         write_safetensors(tmp_path / "x.safetensors", {"words": np.array(["a"])})
+
+
+def test_tensors_can_be_written_one_by_one_in_any_order(tmp_path):
+    arrays = sample_arrays()
+    specs = {key: (array.dtype, array.shape) for key, array in arrays.items()}
+    with SafetensorsWriter(tmp_path / "parts.safetensors", specs, {"format": "x"}) as writer:
+        for key in reversed(sorted(arrays)):
+            writer.write(key, arrays[key])
+    write_safetensors(tmp_path / "whole.safetensors", arrays, {"format": "x"})
+    assert (tmp_path / "parts.safetensors").read_bytes() == (tmp_path / "whole.safetensors").read_bytes()
+
+
+def test_writer_refuses_undeclared_mismatched_or_missing_tensors(tmp_path):
+    specs = {"a": (np.float32, (2, 3)), "b": (np.float16, (4,))}
+    with pytest.raises(ValueError, match="never written: b"):
+        with SafetensorsWriter(tmp_path / "x.safetensors", specs) as writer:
+            writer.write("a", np.zeros((2, 3), np.float32))
+    with SafetensorsWriter(tmp_path / "y.safetensors", specs) as writer:
+        with pytest.raises(KeyError, match="`c`"):
+            writer.write("c", np.zeros(1, np.float32))
+        with pytest.raises(ValueError, match="`a`: declared float32 \\(2, 3\\), given float32 \\(3, 2\\)"):
+            writer.write("a", np.zeros((3, 2), np.float32))
+        with pytest.raises(ValueError, match="`b`"):
+            writer.write("b", np.zeros(4, np.float32))
+        writer.write_all({"a": np.ones((2, 3), np.float32), "b": np.ones(4, np.float16)})
+    assert load_file(str(tmp_path / "y.safetensors"))["b"].dtype == np.float16
