@@ -16,9 +16,10 @@ venv="$repo/.venv"
 
 say() { printf '\n==> %s\n' "$*"; }
 
-# --- Debian packages: OpenBLAS for the MLX reference (loaded before mlx) and for the Swift package. ---------
+# --- Debian packages: OpenBLAS for the MLX reference (loaded before mlx) and for the Swift package; g++ for
+# the MLX reference's native Conv1d kernel (csrc/, built by pip). ---------------------------------------------
 need_apt=()
-for pkg in libopenblas-dev libopenblas0-pthread; do
+for pkg in libopenblas-dev libopenblas0-pthread g++; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -35,9 +36,11 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 stamp="$venv/.rvc-ios-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  say "pip install -e .[test] (torch==2.13.0 CPU, mlx, ...)"
-  "$venv/bin/pip" install -q -e ".[test]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+    || [ -n "$(find csrc -newer "$stamp" -print -quit)" ]; then
+  say "pip install -e .[test] (torch==2.13.0 CPU, mlx, the native Conv1d kernel, ...)"
+  # Here the kernel must build: a failed build stops the set-up with the compiler's message.
+  RVC_IOS_REQUIRE_NATIVE=1 "$venv/bin/pip" install -q -e ".[test]"
   # The upstream RVC-Project code is the ground truth in tests and builds the demo voices. Its own
   # dependency list is the whole training UI, so it is installed without dependencies.
   "$venv/bin/pip" install -q --no-deps "rvc==0.3.5"
