@@ -53,13 +53,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_tensor(array: np.ndarray) -> str:
-    """Checksum of a tensor's bytes exactly as safetensors stores them (C order, little-endian)."""
+def stored_bytes(array: np.ndarray) -> np.ndarray:
+    """A tensor's bytes exactly as safetensors stores them (C order, little-endian), as a flat uint8 array
+    over the tensor's own buffer when it is already laid out so (no copy)."""
     contiguous = np.ascontiguousarray(array)
     if contiguous.dtype.byteorder == ">":
         contiguous = contiguous.astype(contiguous.dtype.newbyteorder("<"))
-    # The buffer itself, not a `tobytes()` copy; hashlib releases the GIL while it reads it.
-    return hashlib.sha256(contiguous.reshape(-1).view(np.uint8)).hexdigest()
+    return contiguous.reshape(-1).view(np.uint8)
+
+
+def sha256_tensor(array: np.ndarray) -> str:
+    """Checksum of a tensor's bytes as stored; hashlib releases the GIL while it reads them."""
+    return hashlib.sha256(stored_bytes(array)).hexdigest()
 
 
 # numpy dtype -> the safetensors header's dtype tag.
@@ -121,12 +126,9 @@ class SafetensorsWriter:
         if key not in self._specs:
             raise KeyError(f"`{key}` is not one of the tensors this file was declared with")
         dtype, shape, _ = self._specs[key]
-        data = np.ascontiguousarray(array)
-        if data.dtype.byteorder == ">":
-            data = data.astype(data.dtype.newbyteorder("<"))
-        if data.dtype != dtype or data.shape != shape:
+        if np.dtype(array.dtype).newbyteorder("<") != dtype or tuple(array.shape) != shape:
             raise ValueError(f"`{key}`: declared {dtype} {shape}, given {array.dtype} {tuple(array.shape)}")
-        return data.reshape(-1).view(np.uint8)
+        return stored_bytes(array)
 
     def write(self, key: str, array: np.ndarray) -> None:
         """One tensor at its offset; safe to call from several threads at once."""
