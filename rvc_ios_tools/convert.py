@@ -7,9 +7,9 @@ the tests all read this table; nothing else renames keys.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import re
+import threading
 from typing import Callable, Iterable
 
 import numpy as np
@@ -174,8 +174,40 @@ def contiguous_as(view: np.ndarray, dtype: str) -> np.ndarray:
 
     if view.flags.c_contiguous and view.dtype == np.dtype(dtype):
         return view
+    target = getattr(torch, dtype)
+    matrix = _transposed_matrix(view)
+    if matrix is not None and matrix.size >= _BLOCKED_TRANSPOSE_MIN and matrix.flags.writeable:
+        # A layout that moves axis 0 last (ConvTranspose's) is one 2-D transpose. A strided copy of it reads
+        # a new cache line for every element; torch's blocked transpose (same dtype, 2-D only) does not. The
+        # cast goes first, over contiguous memory, so the transpose moves the smaller elements.
+        rows = torch.from_numpy(matrix).to(target)
+        out = torch.empty((rows.shape[1], rows.shape[0]), dtype=target)
+        out.copy_(rows.t())
+        return out.numpy().reshape(view.shape)
     source = torch.from_numpy(view if view.flags.writeable else view.copy())
-    return source.to(getattr(torch, dtype), memory_format=torch.contiguous_format).numpy()
+    if source.dtype == target:
+        return source.contiguous().numpy()  # `.to` would hand back the strided view uncopied
+    return source.to(target, memory_format=torch.contiguous_format).numpy()
+
+
+# Below this many elements a plain strided copy is as fast (and torch's blocked path needs a few blocks).
+_BLOCKED_TRANSPOSE_MIN = 4096
+
+
+def _transposed_matrix(view: np.ndarray) -> np.ndarray | None:
+    """The C-contiguous (rows, cols) matrix whose transpose, reshaped, `view` is, when `view` is a C-contiguous
+    array with its axis 0 moved last (`a.transpose(1, ..., n-1, 0)`); otherwise None."""
+    if view.ndim < 2 or view.size == 0:
+        return None
+    expected = view.itemsize
+    for size, stride in zip(reversed(view.shape[:-1]), reversed(view.strides[:-1])):
+        if size != 1 and stride != expected:
+            return None
+        expected *= size
+    if view.shape[-1] != 1 and view.strides[-1] != expected:
+        return None
+    rows, cols = view.shape[-1], view.size // view.shape[-1]
+    return np.lib.stride_tricks.as_strided(view, shape=(rows, cols), strides=(expected, view.itemsize))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,10 +342,9 @@ def run_conversion(
         return array
 
     if workers > 1:
-        # Largest first, so the threads finish together.
         order = sorted(plan.tensors, key=lambda item: -_nbytes(plan.merged[item.source_key]))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            produced = dict(zip((item.key for item in order), pool.map(produce, order)))
+        produced = run_from_both_ends(order, lambda item: (item.key, produce(item)), workers)
+        produced = dict(produced)
     else:
         produced = {item.key: produce(item) for item in plan.tensors}
     return {
@@ -326,6 +357,50 @@ def run_conversion(
         )
         for item in plan.tensors
     }
+
+
+def run_from_both_ends(items: list, work: Callable, workers: int) -> list:
+    """`[work(item) for item in items]` on `workers` threads, for items sorted largest first: helper threads
+    take from the front, the calling thread from the back, until they meet.
+
+    Torch and the writers release the GIL inside each call, but every call also needs the GIL around it.
+    Threads that all take small items hand the GIL to each other thousands of times, each hand-over waiting
+    for a thread to wake, and run one at a time (two threads measured no faster than one). This way one
+    thread works through the few large tensors, seldom wanting the GIL, while the other runs the many small
+    ones. Order of the results is the order of `items`. The first error is raised once every thread stops.
+    """
+    results: list = [None] * len(items)
+    lock = threading.Lock()
+    bounds = [0, len(items)]  # next front index, one past the next back index
+    failures: list[BaseException] = []
+
+    def take(front: bool) -> int | None:
+        with lock:
+            if failures or bounds[0] >= bounds[1]:
+                return None
+            if front:
+                bounds[0] += 1
+                return bounds[0] - 1
+            bounds[1] -= 1
+            return bounds[1]
+
+    def drain(front: bool) -> None:
+        try:
+            while (index := take(front)) is not None:
+                results[index] = work(items[index])
+        except BaseException as exc:  # re-raised by the caller below
+            with lock:
+                failures.append(exc)
+
+    helpers = [threading.Thread(target=drain, args=(True,), daemon=True) for _ in range(workers - 1)]
+    for helper in helpers:
+        helper.start()
+    drain(False)
+    for helper in helpers:
+        helper.join()
+    if failures:
+        raise failures[0]
+    return results
 
 
 def convert_state_dict(

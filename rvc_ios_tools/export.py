@@ -17,7 +17,7 @@ from . import manifest as manifest_io
 from .checkpoint import load_voice
 from .convert import VOICE_RULES, plan_conversion, run_conversion
 from .errors import ModelNotFoundError, RvcIosError
-from .files import SafetensorsWriter, atomic_output, sha256_file, sha256_tensor
+from .files import SafetensorsWriter, atomic_output, sha256_file, xxh64_tensor
 
 # RVC WebUI keeps its voices in assets/weights/; we look there unless told otherwise.
 DEFAULT_MODELS_DIR = Path("assets/weights")
@@ -136,11 +136,11 @@ def write_weights_and_manifest(
 
             def put(key: str, array: np.ndarray) -> None:
                 writer.write(key, array)
-                checksums[key] = sha256_tensor(array)
+                checksums[key] = xxh64_tensor(array)
 
             fill(put)
         rows = [
-            {"key": key, "shape": list(specs[key][1]), "dtype": str(np.dtype(specs[key][0])), "sha256": checksums[key]}
+            {"key": key, "shape": list(specs[key][1]), "dtype": str(np.dtype(specs[key][0])), "xxh64": checksums[key]}
             for key in sorted(specs)
         ]
         tmp_manifest.write_bytes(manifest_io.dumps(manifest_for(rows, weights_path.name)))

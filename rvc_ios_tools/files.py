@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import xxhash
 
 
 @contextlib.contextmanager
@@ -63,8 +64,15 @@ def stored_bytes(array: np.ndarray) -> np.ndarray:
 
 
 def sha256_tensor(array: np.ndarray) -> str:
-    """Checksum of a tensor's bytes as stored; hashlib releases the GIL while it reads them."""
+    """sha256 of a tensor's bytes as stored (golden sets); hashlib releases the GIL while it reads them."""
     return hashlib.sha256(stored_bytes(array)).hexdigest()
+
+
+def xxh64_tensor(array: np.ndarray) -> str:
+    """XXH64 (seed 0) of a tensor's bytes as stored, as 16 hex digits: the per-tensor checksum of weights
+    manifests. A corruption check, not a signature (the source file's sha256 identifies the voice); at about
+    10 GB/s it costs a sixth of sha256, which was a third of an export's time beyond its floor."""
+    return xxhash.xxh64_hexdigest(stored_bytes(array))
 
 
 # numpy dtype -> the safetensors header's dtype tag.

@@ -12,7 +12,8 @@ import jsonschema
 from . import __version__
 from .errors import ManifestError
 
-FORMAT_VERSION = 1
+# 2: per-tensor checksums are XXH64 (`xxh64`), no longer sha256.
+FORMAT_VERSION = 2
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
@@ -117,11 +118,11 @@ def dumps(document: dict[str, Any]) -> bytes:
 def load_exported(assets_dir: Path, model_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read `NAME.manifest.json` + `NAME.safetensors` and check that they describe each other exactly.
 
-    Every tensor's key, shape, dtype and sha256 must match its manifest row, with no key on one side only.
+    Every tensor's key, shape, dtype and XXH64 checksum must match its manifest row, with no key on one side only.
     """
     import safetensors.numpy
 
-    from .files import sha256_tensor
+    from .files import xxh64_tensor
 
     assets_dir = Path(assets_dir)
     manifest_path = assets_dir / f"{model_name}.manifest.json"
@@ -152,6 +153,6 @@ def load_exported(assets_dir: Path, model_name: str) -> tuple[dict[str, Any], di
                 f"`{key}` is {str(array.dtype)} {list(array.shape)} in {weights_path.name} but the manifest says "
                 f"{row['dtype']} {row['shape']}. Export again."
             )
-        if sha256_tensor(array) != row["sha256"]:
+        if xxh64_tensor(array) != row["xxh64"]:
             raise ManifestError(f"`{key}` in {weights_path.name} fails its manifest checksum: the file is damaged. Export again.")
     return document, tensors

@@ -12,6 +12,8 @@ from rvc_ios_tools.checkpoint import load_voice
 from rvc_ios_tools.convert import (
     MODULE_KINDS,
     VOICE_RULES,
+    _transposed_matrix,
+    contiguous_as,
     convert_state_dict,
     find_rule,
     fold_weight_norm,
@@ -188,3 +190,24 @@ def test_float16_export_casts_after_folding():
     tensor = converted["dec.resblock_0.c1_0.weight"]
     assert tensor.array.dtype == np.float16 and tensor.folded_weight_norm
     np.testing.assert_allclose(tensor.array, fold_weight_norm(g, v).transpose(0, 2, 1).astype(np.float16))
+
+
+@pytest.mark.parametrize(
+    "shape, axes, one_transpose",
+    [
+        ((96, 64, 24), (1, 2, 0), True),  # ConvTranspose1d (I,O,K) -> (O,K,I): the blocked-transpose path
+        ((48, 32, 3, 3), (1, 2, 3, 0), True),  # ConvTranspose2d
+        ((300, 200), (1, 0), True),
+        ((8, 700, 2), (1, 2, 0), True),  # unit-free but tall
+        ((64, 32, 5), (0, 2, 1), False),  # Conv1d: axis 0 stays, a strided copy
+        ((3, 4, 5), (1, 2, 0), True),  # below the blocked path's minimum size
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_layout_copy_is_c_order_in_the_target_dtype(shape, axes, one_transpose, dtype):
+    source = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    view = source.transpose(axes)
+    assert (_transposed_matrix(view) is not None) == one_transpose
+    out = contiguous_as(view, dtype)
+    assert out.flags.c_contiguous and out.dtype == np.dtype(dtype) and out.shape == view.shape
+    np.testing.assert_array_equal(out, np.ascontiguousarray(view).astype(dtype))

@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from rvc_ios_tools import manifest as manifest_io
 from rvc_ios_tools.errors import CorruptFileError, ManifestError, ModelNotFoundError
 from rvc_ios_tools.export import export_voice, find_model
-from rvc_ios_tools.files import sha256_file, sha256_tensor
+from rvc_ios_tools.files import sha256_file, xxh64_tensor
 
 
 def test_finds_model_as_file_or_single_pth_folder(voice_file, tmp_path):
@@ -44,7 +44,7 @@ def test_export_writes_weights_and_schema_valid_manifest(voice_file, tmp_path):
     for row in manifest["tensors"]:
         array = tensors[row["key"]]
         assert list(array.shape) == row["shape"] and str(array.dtype) == row["dtype"] == "float32"
-        assert sha256_tensor(array) == row["sha256"]
+        assert xxh64_tensor(array) == row["xxh64"]
     layouts = {row["key"]: row["layout"] for row in manifest["tensors"]}
     assert layouts["dec.up_0.weight"] == "OKI" and layouts["emb_g.weight"] == "ND"
     assert layouts["enc_p.encoder.attn_0.emb_rel_k"] == "HMD" and layouts["enc_p.encoder.norm1_0.weight"] == "C"

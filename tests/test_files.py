@@ -7,7 +7,7 @@ import pytest
 import safetensors
 from safetensors.numpy import load_file
 
-from rvc_ios_tools.files import IOV_MAX, SafetensorsWriter, sha256_tensor, write_safetensors
+from rvc_ios_tools.files import IOV_MAX, SafetensorsWriter, sha256_tensor, write_safetensors, xxh64_tensor
 
 
 def sample_arrays(count: int = 5) -> dict[str, np.ndarray]:
@@ -77,3 +77,15 @@ def test_writer_refuses_undeclared_mismatched_or_missing_tensors(tmp_path):
             writer.write("b", np.zeros(4, np.float32))
         writer.write_all({"a": np.ones((2, 3), np.float32), "b": np.ones(4, np.float16)})
     assert load_file(str(tmp_path / "y.safetensors"))["b"].dtype == np.float16
+
+
+def test_xxh64_checksum_is_the_reference_algorithm_over_the_stored_bytes():
+    # Published XXH64 values (seed 0) for "" and "abc": the manifest's checksum is the standard one, so any
+    # XXH64 implementation (the Swift loader's, or a user's) can check a file.
+    assert xxh64_tensor(np.zeros(0, np.uint8)) == "ef46db3751d8e999"
+    assert xxh64_tensor(np.frombuffer(b"abc", np.uint8)) == "44bc2cf5ad770999"
+    # Over the bytes as stored: C order and little-endian, whatever the array's own memory looks like.
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert xxh64_tensor(values.T) == xxh64_tensor(np.ascontiguousarray(values.T))
+    assert xxh64_tensor(values.astype(">f4")) == xxh64_tensor(values)
+    assert xxh64_tensor(values) != xxh64_tensor(values + np.float32(1e-6))

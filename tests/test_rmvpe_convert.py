@@ -15,7 +15,7 @@ from rvc_ios_tools.errors import (
     UnsafeCheckpointError,
     WeightsMismatchError,
 )
-from rvc_ios_tools.files import sha256_tensor
+from rvc_ios_tools.files import xxh64_tensor
 from rvc_ios_tools.manifest import read_manifest
 from rvc_ios_tools.models.rmvpe import E2E
 from rvc_ios_tools.rmvpe_convert import (
@@ -222,7 +222,7 @@ def test_export_writes_weights_and_a_valid_manifest(tmp_path):
     for key, array in weights.items():
         assert entries[key]["shape"] == list(array.shape)
         assert entries[key]["dtype"] == str(array.dtype) == "float16"
-        assert entries[key]["sha256"] == sha256_tensor(array)
+        assert entries[key]["xxh64"] == xxh64_tensor(array)
     assert {d["key"] for d in manifest["dropped"]} == {k for k in upstream_rmvpe_shapes() if k.endswith("tracked")}
     assert manifest["rmvpe"]["architecture"] == ARCHITECTURE
 

@@ -96,7 +96,7 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
             return "Tensor `\(key)`: the manifest says \(field) \(manifest) but the weights file has \(weights). "
                 + "The two files are from different exports; export the model again."
         case let .checksumMismatch(key, expected, actual):
-            return "Tensor `\(key)` has sha256 \(actual), but the manifest expects \(expected). "
+            return "Tensor `\(key)` has XXH64 checksum \(actual), but the manifest expects \(expected). "
                 + "The weights file was changed or damaged; export the model again."
         case let .invalidConfiguration(reason):
             return "The voice configuration is not usable: \(reason). Export the voice again or report the model."

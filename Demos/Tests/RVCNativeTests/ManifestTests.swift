@@ -17,7 +17,7 @@ import Testing
     @Test func decodesTheConfigurationWithSnakeCaseNames() throws {
         let manifest = try VoiceManifest.load(path: Self.manifestURL.path)
         let configuration = try #require(manifest.configuration)
-        #expect(manifest.formatVersion == 1 && manifest.kind == "voice")
+        #expect(manifest.formatVersion == 2 && manifest.kind == "voice")
         #expect(configuration.f0 && configuration.rvcVersion == "v2" && configuration.featureDim == 768)
         #expect(configuration.upsampleRates == [10, 10, 2, 2] && configuration.upsampleKernelSizes == [16, 16, 4, 4])
         #expect(configuration.resblockDilationSizes == [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
@@ -31,9 +31,9 @@ import Testing
     }
 
     @Test func refusesAnotherFormatVersion() throws {
-        let data = try editedManifest { $0["format_version"] = 2 }
+        let data = try editedManifest { $0["format_version"] = 3 }
         #expect(rvcError { _ = try VoiceManifest.parse(data, path: "m.json") }
-                == .manifestFormatVersion(path: "m.json", found: 2, supported: 1))
+                == .manifestFormatVersion(path: "m.json", found: 3, supported: 2))
     }
 
     @Test func namesAMissingField() throws {

@@ -2,14 +2,16 @@ import Foundation
 
 /// `<Name>.manifest.json`, written by `rvc-ios export` beside the weights (`schemas/manifest.schema.json`).
 public struct VoiceManifest: Decodable, Sendable {
-    public static let supportedFormatVersion = 1
+    /// 2: per-tensor checksums are XXH64 (`xxh64`); format 1 carried sha256.
+    public static let supportedFormatVersion = 2
 
     public struct TensorEntry: Decodable, Equatable, Sendable {
         public let key: String
         public let shape: [Int]
         public let dtype: String
         public let layout: String
-        public let sha256: String
+        /// XXH64 of the tensor's stored bytes, 16 hex digits.
+        public let xxh64: String
     }
 
     public let formatVersion: Int
@@ -93,7 +95,7 @@ public struct VoiceManifest: Decodable, Sendable {
     private struct FormatProbe: Decodable { let formatVersion: Int }
 
     /// Checks that the weights file holds exactly the manifest's tensors, each with the listed shape, dtype
-    /// and sha256 of its stored bytes.
+    /// and XXH64 checksum of its stored bytes.
     public func verify(_ weights: SafeTensorsFile) throws {
         let listed = Set(tensors.map(\.key))
         if let extra = weights.keys.first(where: { !listed.contains($0) }) {
@@ -112,18 +114,18 @@ public struct VoiceManifest: Decodable, Sendable {
                     key: expected.key, field: "dtype", manifest: expected.dtype, weights: stored.dtype.manifestName)
             }
         }
-        // Hashing ~100 MB is the slow part of loading: tensors are hashed in parallel, then checked in order.
+        // Hashing every byte is the slow part of checking: tensors are hashed in parallel, then checked in order.
         var digests = [String](repeating: "", count: tensors.count)
         digests.withUnsafeMutableBufferPointer { digests in
             guard let results = digests.baseAddress else { return }
             ParallelWork.run(workers: min(ParallelWork.workerCount, tensors.count)) { worker, workers in
                 for index in stride(from: worker, to: tensors.count, by: workers) {
-                    results[index] = (try? weights.withRawBytes(tensors[index].key) { SHA256.hexDigest($0) }) ?? ""
+                    results[index] = (try? weights.withRawBytes(tensors[index].key) { XXH64.hexDigest($0) }) ?? ""
                 }
             }
         }
-        for (expected, actual) in zip(tensors, digests) where actual != expected.sha256.lowercased() {
-            throw RVCError.checksumMismatch(key: expected.key, expected: expected.sha256, actual: actual)
+        for (expected, actual) in zip(tensors, digests) where actual != expected.xxh64.lowercased() {
+            throw RVCError.checksumMismatch(key: expected.key, expected: expected.xxh64, actual: actual)
         }
     }
 }

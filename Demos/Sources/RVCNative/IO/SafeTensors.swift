@@ -139,7 +139,7 @@ public struct SafeTensorsFile {
         return entry
     }
 
-    /// The tensor's bytes exactly as stored (what the manifest's sha256 covers).
+    /// The tensor's bytes exactly as stored (what the manifest's checksum covers).
     public func withRawBytes<Result>(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
         let entry = try entry(key)
         return try bytes.withUnsafeBytes { raw in

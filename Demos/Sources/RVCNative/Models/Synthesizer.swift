@@ -24,7 +24,7 @@ public struct Synthesizer: Sendable {
     }
 
     /// Reads `<directory>/<name>.manifest.json`, checks the weights file it names against it (tensor list,
-    /// shapes, dtypes, sha256), and builds the voice.
+    /// shapes, dtypes, XXH64 checksums), and builds the voice.
     public static func load(assetsDirectory directory: String, modelName name: String) throws -> (Synthesizer, VoiceManifest) {
         let folder = URL(fileURLWithPath: directory)
         let manifestPath = folder.appendingPathComponent("\(name).manifest.json").path

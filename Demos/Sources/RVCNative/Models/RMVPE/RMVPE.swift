@@ -17,7 +17,7 @@ public struct RMVPE: Sendable {
     }
 
     /// Reads `<directory>/<name>.manifest.json`, checks the weights file it names against it (tensor list,
-    /// shapes, dtypes, sha256), and builds the model.
+    /// shapes, dtypes, XXH64 checksums), and builds the model.
     public static func load(assetsDirectory directory: String, modelName name: String) throws -> RMVPE {
         let folder = URL(fileURLWithPath: directory)
         let manifest = try RMVPEManifest.load(path: folder.appendingPathComponent("\(name).manifest.json").path)
