@@ -122,28 +122,35 @@ def write_weights_and_manifest(
 ) -> tuple[Path, Path]:
     """Save tensors + manifest; both land together or neither does (temporary files, then renames).
 
-    `specs` declares every tensor's dtype and shape, so the file's header is written first; `fill(put)`
-    then hands over the tensors, and each is checksummed and written at its offset as it arrives (from
-    worker threads too). The manifest is built and schema-checked last: one that fails its schema leaves no
-    file behind.
+    `specs` declares every tensor's dtype and shape; `fill(put)` hands over the tensors (from worker threads
+    too), and each is checksummed as it arrives. Then the weights file is written on a helper thread (one
+    gathered write, which releases the GIL) while this thread builds and schema-checks the manifest (pure
+    Python, so the two overlap). A manifest that fails its schema leaves no file behind.
     """
     weights_path = out_dir / f"{model_name}.safetensors"
     manifest_path = out_dir / f"{model_name}.manifest.json"
+    arrays: dict[str, np.ndarray] = {}
     checksums: dict[str, str] = {}
+
+    def put(key: str, array: np.ndarray) -> None:
+        checksums[key] = xxh64_tensor(array)
+        arrays[key] = array
+
+    fill(put)
     # Inner block renames first: the weights land, then the manifest that vouches for them.
     with atomic_output(manifest_path) as tmp_manifest, atomic_output(weights_path) as tmp_weights:
         with SafetensorsWriter(tmp_weights, specs, WEIGHTS_METADATA) as writer:
-
-            def put(key: str, array: np.ndarray) -> None:
-                writer.write(key, array)
-                checksums[key] = xxh64_tensor(array)
-
-            fill(put)
-        rows = [
-            {"key": key, "shape": list(specs[key][1]), "dtype": str(np.dtype(specs[key][0])), "xxh64": checksums[key]}
-            for key in sorted(specs)
-        ]
-        tmp_manifest.write_bytes(manifest_io.dumps(manifest_for(rows, weights_path.name)))
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                written = pool.submit(writer.write_all, arrays)
+                try:
+                    rows = [
+                        {"key": key, "shape": list(specs[key][1]), "dtype": str(np.dtype(specs[key][0])), "xxh64": checksums[key]}
+                        for key in sorted(specs)
+                    ]
+                    document = manifest_for(rows, weights_path.name)
+                finally:
+                    written.result()
+        tmp_manifest.write_bytes(manifest_io.dumps(document))
     return weights_path, manifest_path
 
 
@@ -183,7 +190,7 @@ def export_voice(
 
     def fill(put: Callable[[str, np.ndarray], None]) -> None:
         # One thread per core, each with a single-threaded torch (torch's own idle workers would spin on
-        # the cores the other threads need): fold, layout copy, write and checksum, tensor by tensor.
+        # the cores the other threads need): fold, layout copy and checksum, tensor by tensor.
         with torch_threads(1):
             run_conversion(plan, dtype, put, workers=os.cpu_count() or 2)
 
