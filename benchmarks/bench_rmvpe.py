@@ -37,12 +37,13 @@ def prepare(work: Path, seconds: float, seed: int) -> tuple[Path, Path]:
     import numpy as np
     from safetensors.numpy import save_file
 
+    from rvc_ios_tools.manifest import is_current
     from rvc_ios_tools.rmvpe_convert import export_rmvpe
     from rvc_ios_tools.rmvpe_demo import demo_audio, write_demo_rmvpe
 
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / f"rmvpe-seed{seed}.pt"
-    if not (work / f"{checkpoint.stem}.manifest.json").is_file():
+    if not is_current(work / f"{checkpoint.stem}.manifest.json"):  # exported by this tool version, else again
         write_demo_rmvpe(checkpoint, seed=seed)
         export_rmvpe(checkpoint, work)
     audio_path = work / f"audio-{seconds:g}s-seed{seed}.safetensors"

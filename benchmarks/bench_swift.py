@@ -39,13 +39,14 @@ def prepare(work: Path, preset: str, seconds: float, seed: int):
 
     from rvc_ios_tools.demo import write_demo_voice
     from rvc_ios_tools.export import export_voice
+    from rvc_ios_tools.manifest import is_current
     from rvc_ios_tools.golden import synthesize_voice_inputs
     from rvc_ios_tools.inference import draw_noise
     from rvc_ios_tools.upstream_parity import demo_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
     name = f"demo-{preset}-seed{seed}"
-    if not (work / f"{name}.manifest.json").is_file():
+    if not is_current(work / f"{name}.manifest.json"):  # exported by this tool version, else again
         source = work / f"{name}.pth"
         write_demo_voice(source, preset, seed, "rvc-webui")
         export_voice(source, work, name)

@@ -111,6 +111,16 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return document
 
 
+def is_current(path: Path) -> bool:
+    """Whether `path` is a manifest this version of the tool reads (a cached export can be reused), rather
+    than missing, damaged or written in another format."""
+    try:
+        read_manifest(Path(path))
+    except ManifestError:
+        return False
+    return True
+
+
 def dumps(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
 

@@ -81,3 +81,16 @@ def test_manifest_with_wrong_format_version_is_refused(voice_file, tmp_path):
     result.manifest_path.write_text(json.dumps(document))
     with pytest.raises(ManifestError, match="format_version"):
         manifest_io.read_manifest(result.manifest_path)
+
+
+def test_cached_export_in_an_older_format_is_not_current(voice_file, tmp_path):
+    from rvc_ios_tools.manifest import is_current
+
+    export_voice(voice_file("v2-40k-tiny"), tmp_path, "Voice")
+    manifest_path = tmp_path / "Voice.manifest.json"
+    assert is_current(manifest_path)
+    document = json.loads(manifest_path.read_text())
+    document["format_version"] = 1
+    manifest_path.write_text(json.dumps(document))
+    assert not is_current(manifest_path)
+    assert not is_current(tmp_path / "missing.manifest.json")
