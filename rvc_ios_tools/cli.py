@@ -39,8 +39,27 @@ def user_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             typer.echo("interrupted; nothing partial was written.", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:
+            # The file system refused (missing or read-only folder, disk full): the user's to fix, not our bug.
+            typer.echo(f"error: {describe_os_error(exc)}", err=True)
+            raise typer.Exit(OS_ERROR_EXIT) from None
 
     return wrapper
+
+
+# Exit code when the operating system refuses a read or write: the same as for a file or option we refuse.
+OS_ERROR_EXIT = 2
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One sentence: what failed, on which path, and what to check. Outputs are written to temporary files
+    and renamed, so a failed write leaves nothing partial behind."""
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    return (
+        f"the system refused{where}: {reason}. Check that the folder exists (or can be created), is writable "
+        "and has free space; nothing partial was left behind."
+    )
 
 
 def version_callback(value: bool) -> None:

@@ -37,6 +37,35 @@ def test_export_by_name(voice_file, tmp_path):
     assert (tmp_path / "Assets" / "Drake.manifest.json").is_file()
 
 
+def test_output_folder_the_system_refuses_is_one_line_error_exit_2(voice_file, tmp_path):
+    shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "Drake.pth")
+    (tmp_path / "a_file").write_text("not a folder")
+    result = runner.invoke(
+        app, ["export", "--model-name", "Drake", "--models-dir", str(tmp_path), "--output-dir", str(tmp_path / "a_file" / "Assets"), "-q"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "error: the system refused" in result.output and "a_file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_disk_full_while_writing_leaves_no_file_behind(voice_file, tmp_path, monkeypatch):
+    import errno
+
+    from rvc_ios_tools import files
+
+    def no_space(self, arrays):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "Assets"))
+
+    monkeypatch.setattr(files.SafetensorsWriter, "write_all", no_space)
+    shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "Drake.pth")
+    result = runner.invoke(
+        app, ["export", "--model-name", "Drake", "--models-dir", str(tmp_path), "--output-dir", str(tmp_path / "Assets"), "-q"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    assert list((tmp_path / "Assets").iterdir()) == []
+
+
 def test_models_dir_comes_from_environment(voice_file, tmp_path, monkeypatch):
     shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "Env.pth")
     monkeypatch.setenv("RVC_MODELS_DIR", str(tmp_path))
