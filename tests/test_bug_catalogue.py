@@ -17,6 +17,7 @@ from rvc_ios_tools import blas  # noqa: F401  (OpenBLAS before mlx)
 import mlx.core as mx  # noqa: E402
 
 from rvc_ios_tools import convert  # noqa: E402
+from catalogue_log import log_report  # noqa: E402
 from rvc_ios_tools.diff import compare_golden  # noqa: E402
 from rvc_ios_tools.golden import read_golden, synthesize_voice_inputs, write_golden  # noqa: E402
 from rvc_ios_tools.inference import build_model, draw_noise, run_voice, voice_spec  # noqa: E402
@@ -55,7 +56,7 @@ def candidate_run(voice, weights=None, noise=None, model=None):
 
 
 def diff(golden, candidate):
-    return compare_golden(golden, candidate, {})
+    return log_report(compare_golden(golden, candidate, {}))
 
 
 def signature_kinds(report, stage_name: str) -> set[str]:
@@ -104,6 +105,34 @@ def test_relative_position_embeddings_dropped_diverge_at_the_text_encoder(golden
         for key, array in convert.convert_voice(checkpoint).items()
     }
     assert diff(golden, candidate_run(voice, weights)).first_divergent_stage == "text_encoder"
+
+
+def test_relative_position_embeddings_read_in_the_wrong_direction_diverge_at_the_text_encoder(golden, voice):
+    """The (1, 2w+1, d) tables transposed in their position axis: offset -r read where +r belongs (the
+    relative-to-absolute index mapped backwards), a mistake no shape check can see."""
+    checkpoint, _, _ = voice
+    weights = {
+        key: np.ascontiguousarray(array[:, ::-1]) if key.endswith(("emb_rel_k", "emb_rel_v")) else array
+        for key, array in convert.convert_voice(checkpoint).items()
+    }
+    assert diff(golden, candidate_run(voice, weights)).first_divergent_stage == "text_encoder"
+
+
+def test_wavenet_reading_the_first_cond_slice_in_every_layer_diverges_at_the_first_flow_step(golden, voice):
+    """One cond_layer projects the speaker to 2*hidden channels per layer; a port with one 2*hidden
+    projection shared by every layer (per-layer instead of sliced) uses layer 0's slice throughout."""
+    checkpoint, _, _ = voice
+    weights = dict(convert.convert_voice(checkpoint))
+    edited = 0
+    for key in list(weights):
+        if key.startswith("flow.") and ".cond_layer." in key:
+            array = weights[key]
+            layers = array.shape[0] // (2 * checkpoint.config.hidden_channels)
+            assert layers > 1, "the preset's WaveNet must have several layers for this mistake to matter"
+            weights[key] = np.concatenate([array[: array.shape[0] // layers]] * layers, axis=0)
+            edited += 1
+    assert edited == 8  # weight and bias of each of the four flow steps
+    assert diff(golden, candidate_run(voice, weights)).first_divergent_stage == "flow.flow_3"
 
 
 def test_weight_norm_folded_with_one_global_norm_diverges_at_the_first_flow_step(golden, voice, monkeypatch):

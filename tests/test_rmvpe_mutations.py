@@ -11,6 +11,7 @@ from rvc_ios_tools import rmvpe_inference
 
 import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
+from catalogue_log import log_report  # noqa: E402
 from rvc_ios_tools.diff import compare_golden
 from rvc_ios_tools.golden import read_golden
 from rvc_ios_tools.models import rmvpe as rmvpe_model
@@ -45,7 +46,7 @@ def golden(weights, audio, tmp_path_factory):
 
 
 def diff(golden, candidate: dict[str, np.ndarray]):
-    return compare_golden(golden, candidate, {})
+    return log_report(compare_golden(golden, candidate, {}))
 
 
 def test_the_reference_itself_passes_every_stage(golden, weights, audio):
