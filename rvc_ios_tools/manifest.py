@@ -102,12 +102,14 @@ def read_manifest(path: Path) -> dict[str, Any]:
         document = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{path} is not a readable JSON manifest ({exc}). Export the voice again.") from None
-    validate(document, "manifest.schema.json")
-    if document["format_version"] != FORMAT_VERSION:
+    # The format first: a manifest from another version fails the schema in every row, which says less.
+    found = document.get("format_version") if isinstance(document, dict) else None
+    if found != FORMAT_VERSION:
         raise ManifestError(
-            f"{path}: manifest format {document['format_version']} is not the one this tool reads "
-            f"({FORMAT_VERSION}). Export the voice again with this version of rvc-ios."
+            f"{path}: manifest format {found} is not the one this tool reads ({FORMAT_VERSION}). "
+            "Export the model again with this version of rvc-ios."
         )
+    validate(document, "manifest.schema.json")
     return document
 
 

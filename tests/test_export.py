@@ -79,7 +79,19 @@ def test_manifest_with_wrong_format_version_is_refused(voice_file, tmp_path):
     document = json.loads(result.manifest_path.read_text())
     document["format_version"] = 99
     result.manifest_path.write_text(json.dumps(document))
-    with pytest.raises(ManifestError, match="format_version"):
+    with pytest.raises(ManifestError, match=r"manifest format 99 is not the one this tool reads \(2\)\. Export"):
+        manifest_io.read_manifest(result.manifest_path)
+
+
+def test_format_1_manifest_is_named_as_such_not_as_hundreds_of_schema_problems(voice_file, tmp_path):
+    result = export_voice(voice_file("v2-40k-tiny"), tmp_path, "V")
+    document = json.loads(result.manifest_path.read_text())
+    document["format_version"] = 1
+    for row in document["tensors"]:  # format 1 carried sha256 per tensor
+        row["sha256"] = "0" * 64
+        del row["xxh64"]
+    result.manifest_path.write_text(json.dumps(document))
+    with pytest.raises(ManifestError, match="manifest format 1 is not the one this tool reads"):
         manifest_io.read_manifest(result.manifest_path)
 
 
