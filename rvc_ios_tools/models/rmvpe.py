@@ -105,6 +105,58 @@ class Intermediate(nn.Module):
         return x
 
 
+def _transpose_taps(phase: int, stride: int, padding: int, kernel: int) -> list[tuple[int, int]]:
+    """For output positions `stride * m + phase` of a transposed convolution: the (tap, input shift) pairs
+    with y[stride*m + phase] += x[m + shift] * w[tap], from o = stride*i - padding + tap."""
+    return [(tap, (phase + padding - tap) // stride) for tap in range(kernel) if (phase + padding - tap) % stride == 0]
+
+
+class SubpixelConvTranspose2d(nn.Module):
+    """`nn.ConvTranspose2d` (PyTorch semantics, weight `(out, kH, kW, in)` as the converter lays it out) for
+    the decoder's case: output_padding = stride - 1, so the output is exactly `stride` times the input.
+
+    Each output phase (position modulo the stride) is an ordinary small convolution of the input: one matmul
+    per kernel tap on the input grid, then the phases are interleaved. MLX's CPU `conv_transpose2d` instead
+    convolves a zero-dilated input, 4x the work on a slower path: about 3 s of the decoder's 3.5 s on 30 s of
+    audio. Same sums, other rounding order (parity with upstream is unchanged, >120 dB).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride, padding: int, output_padding):
+        super().__init__()
+        self.stride = tuple(stride)
+        if tuple(output_padding) != tuple(s - 1 for s in self.stride) or padding >= kernel_size:
+            raise ValueError(
+                f"SubpixelConvTranspose2d needs output_padding = stride - 1 (stride {self.stride}, "
+                f"output_padding {tuple(output_padding)}) and padding < kernel size"
+            )
+        self.padding = padding
+        self.weight = mx.zeros((out_channels, kernel_size, kernel_size, in_channels))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, H, W, in) -> (B, H * stride_h, W * stride_w, out)."""
+        batch, height, width, _ = x.shape
+        kernel = self.weight.shape[1]
+        (stride_h, stride_w), pad = self.stride, self.padding
+        # Shifts lie in [-(kernel - 1 - pad) / stride, pad / stride]: pad the input by the kernel on each side.
+        margin = kernel
+        padded = mx.pad(x, [(0, 0), (margin, margin), (margin, margin), (0, 0)])
+        rows = []
+        for phase_h in range(stride_h):
+            columns = []
+            for phase_w in range(stride_w):
+                total = None
+                for tap_h, shift_h in _transpose_taps(phase_h, stride_h, pad, kernel):
+                    for tap_w, shift_w in _transpose_taps(phase_w, stride_w, pad, kernel):
+                        window = padded[:, margin + shift_h : margin + shift_h + height,
+                                        margin + shift_w : margin + shift_w + width, :]
+                        term = window @ self.weight[:, tap_h, tap_w, :].T
+                        total = term if total is None else total + term
+                columns.append(total)
+            rows.append(mx.stack(columns, axis=3))  # (B, H, W, stride_w, out)
+        interleaved = mx.stack(rows, axis=2)  # (B, H, stride_h, W, stride_w, out)
+        return interleaved.reshape(batch, height * stride_h, width * stride_w, -1)
+
+
 class ResDecoderBlock(nn.Module):
     """Transposed 3x3 conv (doubling time and mel bins) + BatchNorm + ReLU, concatenation with the skip
     (upsampled tensor first, as upstream's `torch.cat((x, concat_tensor), dim=1)`), then ConvBlockRes."""
@@ -113,8 +165,8 @@ class ResDecoderBlock(nn.Module):
         super().__init__()
         output_padding = (0, 1) if tuple(stride) == (1, 2) else (1, 1)
         self.n_blocks = n_blocks
-        self.conv1 = nn.ConvTranspose2d(
-            in_channels, out_channels, 3, stride=stride, padding=1, output_padding=output_padding, bias=False
+        self.conv1 = SubpixelConvTranspose2d(
+            in_channels, out_channels, 3, stride=stride, padding=1, output_padding=output_padding
         )
         self.bn1 = batch_norm(out_channels)
         for i in range(n_blocks):
