@@ -126,7 +126,7 @@ def main() -> None:
     for name, side_times in times.items():
         print(f"{name:18s} best {min(side_times):7.2f} s   median {statistics.median(side_times):7.2f} s   "
               f"({args.seconds / min(side_times):.1f}x real time)")
-    print(f"Swift process      {process:7.2f} s (load, sha256 checks and one run; fastest run's process)"
+    print(f"Swift process      {process:7.2f} s (load, XXH64 checks and one run; fastest run's process)"
           + (f", peak memory {peak:.0f} MB" if peak else ""))
     print("Swift stages: " + ", ".join(f"{name} {value:.2f} s" for name, value in split.items()))
     for name in sides:

@@ -257,8 +257,8 @@ def write_rmvpe_golden(
 
 
 def _nchw(x: mx.array) -> np.ndarray:
-    """MLX's (B, T, F, C) -> upstream's (B, C, T, F)."""
-    return np.array(x.transpose(0, 3, 1, 2))
+    """The MLX model's mel-major (B, F, T, C) -> upstream's (B, C, T, F)."""
+    return np.array(x.transpose(0, 3, 2, 1))
 
 
 def rmvpe_golden_tensors(

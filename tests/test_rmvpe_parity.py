@@ -158,3 +158,57 @@ def test_reflect_padding_refuses_audio_too_short_to_reflect(models):
     with pytest.raises(AudioTooShortError, match="at least 2560 samples"):
         estimate_f0(ours, demo_audio(2559, seed=0))
     assert estimate_f0(ours, demo_audio(2560, seed=0)).shape == (17,)
+
+
+# --- the U-Net's convolutions on mel-major activations, both paths, against torch ---
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-kernel", "mlx-conv2d"])
+@pytest.mark.parametrize("in_channels, out_channels, bias", [(1, 16, False), (16, 16, False), (24, 3, True)])
+def test_conv2d_3x3_on_mel_major_activations_matches_torch(monkeypatch, native, in_channels, out_channels, bias):
+    import mlx.core as mx
+
+    from rvc_ios_tools import native_conv
+    from rvc_ios_tools.models import rmvpe as rmvpe_model
+
+    if native and not native_conv.available():
+        pytest.fail(native_conv.unavailable_reason())
+    monkeypatch.setenv("RVC_IOS_NATIVE_CONV", "1" if native else "0")
+    rng = np.random.default_rng(in_channels)
+    image = rng.standard_normal((2, in_channels, 37, 10)).astype(np.float32)  # NCHW: (B, C, T, mel)
+    weight = rng.standard_normal((out_channels, in_channels, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(out_channels).astype(np.float32)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(image), torch.from_numpy(weight),
+                                          torch.from_numpy(b) if bias else None, padding=1).numpy()
+    conv = rmvpe_model.Conv2d3x3(in_channels, out_channels, bias=bias)
+    conv.weight = mx.array(weight.transpose(0, 2, 3, 1))  # (O, kT, kMel, I), as the converter writes it
+    if bias:
+        conv.bias = mx.array(b)
+    out = conv(mx.array(image.transpose(0, 3, 2, 1)))  # mel-major (B, mel, T, C)
+    got = np.array(out).transpose(0, 3, 2, 1)
+    assert got.shape == expected.shape
+    assert snr_db(expected, got) > 120
+    # A new weight array is picked up (the per-tap slices are remade, not reused).
+    conv.weight = mx.array(-weight.transpose(0, 2, 3, 1))
+    negated = torch.nn.functional.conv2d(torch.from_numpy(image), torch.from_numpy(-weight),
+                                         torch.from_numpy(b) if bias else None, padding=1).numpy()
+    assert snr_db(negated, np.array(conv(mx.array(image.transpose(0, 3, 2, 1)))).transpose(0, 3, 2, 1)) > 120
+
+
+@pytest.mark.parametrize("stride, output_padding", [((2, 2), (1, 1)), ((1, 2), (0, 1)), ((2, 1), (1, 0))])
+def test_subpixel_transposed_conv_on_mel_major_activations_matches_torch(stride, output_padding):
+    import mlx.core as mx
+
+    from rvc_ios_tools.models import rmvpe as rmvpe_model
+
+    rng = np.random.default_rng(5)
+    image = rng.standard_normal((2, 6, 9, 5)).astype(np.float32)  # NCHW: (B, C, T, mel)
+    weight = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)  # (in, out, kT, kMel)
+    expected = torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(image), torch.from_numpy(weight), stride=stride, padding=1, output_padding=output_padding
+    ).numpy()
+    conv = rmvpe_model.SubpixelConvTranspose2d(6, 4, 3, stride, 1, output_padding)
+    conv.weight = mx.array(weight.transpose(1, 2, 3, 0))  # (out, kT, kMel, in), as the converter writes it
+    got = np.array(conv(mx.array(image.transpose(0, 3, 2, 1)))).transpose(0, 3, 2, 1)
+    assert got.shape == expected.shape
+    assert snr_db(expected, got) > 120

@@ -5,8 +5,11 @@ smaller only in the demo presets that keep test fixtures small); `E2E.from_archi
 manifest's `rmvpe.architecture` block.
 
 Class names, argument names and the order of operations follow upstream so the two files can be read side
-by side. Tensors are channels-last (MLX): upstream's NCHW image `(B, C, T, 128)` is `(B, T, 128, C)` here,
-with H = time frames and W = mel bins as upstream. Upstream's numbered `nn.Sequential`/`nn.ModuleList`
+by side. Tensors are channels-last (MLX) and mel-major: upstream's NCHW image `(B, C, T, 128)` is
+`(B, 128, T, C)` here. Weights keep upstream's axes (`(O, kT, kMel, I)`, H = time and W = mel bins as
+upstream); only the activations put the mel axis first, so that each 3x3 convolution is three long 1-D
+convolutions along time (`Conv2d3x3`), the shape the native kernel is fast at. `rmvpe_inference` turns every
+recorded stage back into upstream's NCHW. Upstream's numbered `nn.Sequential`/`nn.ModuleList`
 children get names (`conv1`, `bn1`, `layer_0` ...); `rmvpe_convert.RMVPE_RULES` maps one to the other.
 """
 
@@ -16,6 +19,9 @@ from .. import blas  # noqa: F401  (loads OpenBLAS before mlx binds its BLAS)
 
 import mlx.core as mx
 import mlx.nn as nn
+
+from .. import native_conv
+from .layers import use_native_conv
 
 # Upstream's BatchNorm2d(momentum=0.01) keeps PyTorch's default eps.
 BATCH_NORM_EPS = 1e-5
@@ -27,15 +33,64 @@ def batch_norm(channels: int) -> nn.BatchNorm:
     return nn.BatchNorm(channels, eps=BATCH_NORM_EPS, momentum=0.01)
 
 
+class _TapWeights:
+    """Per-tap weight slices of a `Conv2d3x3`, made once per weight array (a plain object, so MLX does not
+    count them as parameters; the native kernel keeps its transformed weights per array, so the same arrays
+    must come back every call)."""
+
+    def __init__(self):
+        self.source: mx.array | None = None
+        self.taps: list[mx.array] = []
+
+
+class Conv2d3x3(nn.Module):
+    """PyTorch `Conv2d(in, out, 3, padding=1)` on mel-major activations `(B, mel, T, in)` -> `(B, mel, T, out)`.
+
+    The weight is upstream's `(out, kT, kMel, in)` (as `nn.Conv2d` stores it, so weights load the same). With
+    the native kernel: three 1-D convolutions along time (one per mel tap, the mel bins as the batch), summed
+    through the kernel's fused residual; 2-3x MLX's `conv2d` on RMVPE's shapes. Otherwise MLX's `conv2d` with
+    the kernel's two spatial axes swapped to match the activations.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
+        super().__init__()
+        self.weight = mx.zeros((out_channels, 3, 3, in_channels))
+        if bias:
+            self.bias = mx.zeros((out_channels,))
+        self._tap_weights = _TapWeights()
+
+    def taps(self) -> list[mx.array]:
+        """`weight[:, :, k, :]` (out, kT, in) for each mel tap k, contiguous, made once per weight array."""
+        cache = self._tap_weights
+        if cache.source is not self.weight:
+            cache.taps = [mx.contiguous(self.weight[:, :, k, :]) for k in range(3)]
+            mx.eval(cache.taps)
+            cache.source = self.weight
+        return cache.taps
+
+    def __call__(self, x: mx.array) -> mx.array:
+        bias = self.bias if "bias" in self else None
+        if not use_native_conv():
+            y = mx.conv2d(x, self.weight.transpose(0, 2, 1, 3), padding=1)
+            return y if bias is None else y + bias
+        batch, mels, frames, channels = x.shape
+        padded = mx.pad(x, [(0, 0), (1, 1), (0, 0), (0, 0)])
+        y = None
+        for k, tap in enumerate(self.taps()):
+            rows = padded[:, k : k + mels].reshape(batch * mels, frames, channels)
+            y = native_conv.conv1d(rows, tap, bias if k == 0 else None, padding=(1, 1), residual=y)
+        return y.reshape(batch, mels, frames, -1)
+
+
 class ConvBlockRes(nn.Module):
     """Two 3x3 conv + BatchNorm + ReLU, plus the input (through a 1x1 conv with bias, no BatchNorm, when the
     channel count changes)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=1, padding=1, bias=False)
+        self.conv1 = Conv2d3x3(in_channels, out_channels, bias=False)
         self.bn1 = batch_norm(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
+        self.conv2 = Conv2d3x3(out_channels, out_channels, bias=False)
         self.bn2 = batch_norm(out_channels)
         self.has_shortcut = in_channels != out_channels
         if self.has_shortcut:
@@ -57,7 +112,9 @@ class ResEncoderBlock(nn.Module):
             setattr(self, f"conv_{i}", ConvBlockRes(in_channels if i == 0 else out_channels, out_channels))
         self.kernel_size = kernel_size
         if kernel_size is not None:
-            self.pool = nn.AvgPool2d(kernel_size=kernel_size, stride=kernel_size)
+            # Given as (T, mel) like upstream's; the activations are mel-major.
+            pool = tuple(reversed(tuple(kernel_size)))
+            self.pool = nn.AvgPool2d(kernel_size=pool, stride=pool)
 
     def __call__(self, x: mx.array):
         for i in range(self.n_blocks):
@@ -112,8 +169,9 @@ def _transpose_taps(phase: int, stride: int, padding: int, kernel: int) -> list[
 
 
 class SubpixelConvTranspose2d(nn.Module):
-    """`nn.ConvTranspose2d` (PyTorch semantics, weight `(out, kH, kW, in)` as the converter lays it out) for
-    the decoder's case: output_padding = stride - 1, so the output is exactly `stride` times the input.
+    """`nn.ConvTranspose2d` (PyTorch semantics, weight `(out, kT, kMel, in)` as the converter lays it out, stride
+    given as (T, mel)) on mel-major activations, for the decoder's case: output_padding = stride - 1, so the
+    output is exactly `stride` times the input.
 
     Each output phase (position modulo the stride) is an ordinary small convolution of the input: one matmul
     per kernel tap on the input grid, then the phases are interleaved. MLX's CPU `conv_transpose2d` instead
@@ -133,10 +191,12 @@ class SubpixelConvTranspose2d(nn.Module):
         self.weight = mx.zeros((out_channels, kernel_size, kernel_size, in_channels))
 
     def __call__(self, x: mx.array) -> mx.array:
-        """(B, H, W, in) -> (B, H * stride_h, W * stride_w, out)."""
+        """Mel-major (B, mel, T, in) -> (B, mel * stride_mel, T * stride_T, out)."""
         batch, height, width, _ = x.shape
         kernel = self.weight.shape[1]
-        (stride_h, stride_w), pad = self.stride, self.padding
+        # The weight's axes are (out, kT, kMel, in); the activations' are (mel, T): swap the kernel's taps.
+        weight = self.weight.transpose(0, 2, 1, 3)
+        (stride_w, stride_h), pad = self.stride, self.padding
         # Shifts lie in [-(kernel - 1 - pad) / stride, pad / stride]: pad the input by the kernel on each side.
         margin = kernel
         padded = mx.pad(x, [(0, 0), (margin, margin), (margin, margin), (0, 0)])
@@ -149,7 +209,7 @@ class SubpixelConvTranspose2d(nn.Module):
                     for tap_w, shift_w in _transpose_taps(phase_w, stride_w, pad, kernel):
                         window = padded[:, margin + shift_h : margin + shift_h + height,
                                         margin + shift_w : margin + shift_w + width, :]
-                        term = window @ self.weight[:, tap_h, tap_w, :].T
+                        term = window @ weight[:, tap_h, tap_w, :].T
                         total = term if total is None else total + term
                 columns.append(total)
             rows.append(mx.stack(columns, axis=3))  # (B, H, W, stride_w, out)
@@ -287,7 +347,7 @@ class E2E(nn.Module):
             # rmvpe.pt is E2E(4, 1, (2, 2)); upstream's GRU-less branch does not even construct.
             raise ValueError(f"only the one-layer BiGRU head of rmvpe.pt is implemented, not n_gru={n_gru}")
         self.unet = DeepUnet(kernel_size, n_blocks, en_de_layers, inter_layers, in_channels, en_out_channels)
-        self.cnn = nn.Conv2d(en_out_channels, 3, 3, padding=1)
+        self.cnn = Conv2d3x3(en_out_channels, 3)
         self.fc = SalienceHead(gru_hidden_size)
 
     @classmethod
@@ -299,14 +359,15 @@ class E2E(nn.Module):
 
     @staticmethod
     def mel_to_image(mel: mx.array) -> mx.array:
-        """(B, 128, T) -> (B, T, 128, 1): upstream's `mel.transpose(-1, -2).unsqueeze(1)`, channels-last."""
-        return mel.transpose(0, 2, 1)[..., None]
+        """(B, 128, T) -> mel-major (B, 128, T, 1): upstream's `mel.transpose(-1, -2).unsqueeze(1)` image, in
+        this module's layout (no copy)."""
+        return mel[..., None]
 
     @staticmethod
     def flatten_cnn(x: mx.array) -> mx.array:
-        """(B, T, 128, 3) -> (B, T, 384) channel-major, as upstream's `.transpose(1, 2).flatten(-2)` on NCHW:
-        feature index = channel * 128 + mel bin."""
-        return x.transpose(0, 1, 3, 2).reshape(x.shape[0], x.shape[1], -1)
+        """Mel-major (B, 128, T, 3) -> (B, T, 384) channel-major, as upstream's `.transpose(1, 2).flatten(-2)` on
+        NCHW: feature index = channel * 128 + mel bin."""
+        return x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1)
 
     def __call__(self, mel: mx.array) -> mx.array:
         x = self.cnn(self.unet(self.mel_to_image(mel)))
