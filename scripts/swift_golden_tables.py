@@ -1,0 +1,80 @@
+"""Print the README's tables of the Swift port on the committed golden sets: the lowest SNR of every set
+(`golden/*`, the ones `swift test` holds to 80 dB), chained and teacher-forced, then RMVPE tensor by tensor
+(reflect and constant frame padding) with its f0 agreement.
+
+Builds `RVCNativeMac` (release) in Demos/ first, runs it on each golden set in both modes and diffs the result
+against the set. Cells are SNR in dB (inf: bit-identical).
+
+    python scripts/swift_golden_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from rvc_ios_tools.diff import compare_golden, load_candidate
+from rvc_ios_tools.export import StepReporter
+from rvc_ios_tools.golden import read_golden
+from rvc_ios_tools.parity import build_swift, run_swift
+from rvc_ios_tools.rmvpe_inference import f0_agreement
+
+REPO = Path(__file__).resolve().parent.parent
+MODES = ("chained", "teacher-forced")
+RMVPE_SETS = ("tiny-rmvpe-reflect", "tiny-rmvpe-constant")
+
+
+def snr_cell(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.1f}"
+
+
+def main() -> int:
+    reporter = StepReporter(enabled=True)
+    binary = build_swift(REPO / "Demos", reporter)
+    sets = sorted(path for path in (REPO / "golden").iterdir() if (path / "index.json").is_file())
+    snrs: dict[tuple[str, str], dict[str, float]] = {}
+    f0_lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for golden_dir in sets:
+            model_name = json.loads((golden_dir / "index.json").read_text())["model_name"]
+            golden = read_golden(golden_dir)
+            for mode in MODES:
+                out = Path(tmp) / f"{golden_dir.name}-{mode}.safetensors"
+                run_swift(binary, REPO / "swift_fixtures", model_name, golden_dir, out, mode, reporter)
+                candidate = load_candidate(out)
+                report = compare_golden(golden, candidate.tensors, candidate.layouts, candidate_path=str(out))
+                if not report.passed:
+                    print(f"{golden_dir.name} {mode}: stage {report.first_divergent_stage} fails", file=sys.stderr)
+                    return 1
+                # Inputs are copied, not computed (inf): they cannot lower a minimum.
+                snrs[(golden_dir.name, mode)] = {
+                    tensor.name: tensor.snr_db
+                    for stage in report.stages for tensor in stage.tensors if tensor.snr_db is not None
+                }
+                if golden_dir.name in RMVPE_SETS:
+                    agreement = f0_agreement(golden.tensors["f0"], candidate.tensors["f0"], golden.tensors["salience"])
+                    f0_lines.append(f"f0 ({golden_dir.name}, {mode}): {agreement.summary()}.")
+
+    print("| golden set | lowest SNR, chained | lowest SNR, teacher-forced |")
+    print("|---|---|---|")
+    for golden_dir in sets:
+        cells = [snr_cell(min(snrs[(golden_dir.name, mode)].values())) for mode in MODES]
+        print(f"| `{golden_dir.name}` | {cells[0]} | {cells[1]} |")
+    print()
+    columns = [(name, mode) for name in RMVPE_SETS for mode in MODES]
+    print("| tensor | " + " | ".join(f"{name.removeprefix('tiny-rmvpe-')}, {mode}" for name, mode in columns) + " |")
+    print("|---" * (1 + len(columns)) + "|")
+    names = [name for name in snrs[columns[0]] if name != "audio"]  # the input itself
+    for name in names:
+        row = " | ".join(snr_cell(snrs[column][name]) if name in snrs[column] else "-" for column in columns)
+        print(f"| `{name}` | {row} |")
+    print()
+    for line in f0_lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
