@@ -196,6 +196,41 @@ def demo_model(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+@user_errors
+def verify(
+    model_name: str = typer.Option(..., "--model-name", help="Exported model: NAME.manifest.json + its weights file."),
+    assets: Path = typer.Option(Path("Assets"), "--assets", help="Folder holding the export (`export --output-dir`)."),
+    source: Optional[Path] = typer.Option(
+        None, "--source", help="Also check that the export was made from this .pth / rmvpe.pt (its sha256)."
+    ),
+) -> None:
+    """Check an export before shipping it: the manifest against its schema and format version, then every
+    tensor of the weights file against its row (key, shape, dtype, XXH64 of its bytes), with no tensor on one
+    side only. Exit 0 when everything matches, 2 with the first problem otherwise.
+    """
+    from .files import sha256_file
+    from .manifest import load_exported
+
+    document, tensors = load_exported(assets, model_name)
+    if source is not None:
+        if not source.is_file():
+            raise RvcIosError(f"{source} does not exist or is not a file.")
+        expected = document["source"]["sha256"]
+        if sha256_file(source) != expected:
+            raise RvcIosError(
+                f"{assets / (model_name + '.manifest.json')} was exported from a file with sha256 {expected} "
+                f"({document['source']['file_name']}), not from {source}. Export {source} again."
+            )
+    total = sum(array.nbytes for array in tensors.values())
+    typer.echo(f"{assets / document['weights_file']}: OK")
+    typer.echo(f"  {'kind':<14} {document['kind']}")
+    typer.echo(f"  {'tensors':<14} {len(tensors)} ({total / 1e6:.1f} MB of {document['dtype']}), every XXH64 checked")
+    typer.echo(f"  {'source':<14} {document['source']['file_name']} (sha256 {document['source']['sha256'][:16]}...)"
+               + (", matches --source" if source is not None else ""))
+    typer.echo(f"  {'format':<14} manifest {document['format_version']}, written by rvc-ios-tools {document['tool']['version']}")
+
+
 golden_app = typer.Typer(
     help="Golden sets (every input, noise draw and intermediate of one reference run) and the diff against them.",
     no_args_is_help=True,

@@ -14,7 +14,7 @@ from rvc_ios_tools.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["inspect"], ["export"], ["demo-model"]])
+@pytest.mark.parametrize("command", [[], ["inspect"], ["export"], ["demo-model"], ["verify"]])
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -64,6 +64,32 @@ def test_disk_full_while_writing_leaves_no_file_behind(voice_file, tmp_path, mon
     assert result.exit_code == 2, result.output
     assert "No space left on device" in result.output and "Traceback" not in result.output
     assert list((tmp_path / "Assets").iterdir()) == []
+
+
+def test_verify_checks_every_tensor_and_the_source(voice_file, tmp_path):
+    source = shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "Drake.pth")
+    assets = tmp_path / "Assets"
+    exported = runner.invoke(app, ["export", "--model-name", "Drake", "--models-dir", str(tmp_path), "--output-dir", str(assets), "-q"])
+    assert exported.exit_code == 0, exported.output
+    result = runner.invoke(app, ["verify", "--model-name", "Drake", "--assets", str(assets), "--source", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output and "every XXH64 checked" in result.output and "matches --source" in result.output
+
+    other = shutil.copy(voice_file("v2-48k-tiny"), tmp_path / "Other.pth")
+    result = runner.invoke(app, ["verify", "--model-name", "Drake", "--assets", str(assets), "--source", str(other)])
+    assert result.exit_code == 2 and "was exported from a file with sha256" in result.output
+
+    weights = assets / "Drake.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x40  # one bit of the last tensor
+    weights.write_bytes(bytes(data))
+    result = runner.invoke(app, ["verify", "--model-name", "Drake", "--assets", str(assets)])
+    assert result.exit_code == 2 and "fails its manifest checksum" in result.output
+    assert "Traceback" not in result.output
+
+    weights.write_bytes(bytes(data[: len(data) // 2]))  # truncated
+    result = runner.invoke(app, ["verify", "--model-name", "Drake", "--assets", str(assets)])
+    assert result.exit_code == 2 and "not a readable safetensors file" in result.output
 
 
 def test_models_dir_comes_from_environment(voice_file, tmp_path, monkeypatch):
@@ -123,6 +149,8 @@ def test_rmvpe_demo_export_and_golden(tmp_path):
     assert runner.invoke(app, ["demo-model", "--rmvpe", "--rmvpe-preset", "tiny", "--output-dir", str(tmp_path)]).exit_code == 0
     result = runner.invoke(app, ["export", "--rmvpe", str(tmp_path / "rmvpe.pt"), "--output-dir", str(tmp_path / "A"), "-q"])
     assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["verify", "--model-name", "rmvpe", "--assets", str(tmp_path / "A"), "--source", str(tmp_path / "rmvpe.pt")])
+    assert result.exit_code == 0 and "kind           rmvpe" in result.output, result.output
     result = runner.invoke(app, ["golden", "generate", "--kind", "rmvpe", "--assets", str(tmp_path / "A"), "--model-name", "rmvpe",
                                  "--output", str(tmp_path / "G"), "--seconds", "0.5"])
     assert result.exit_code == 0, result.output
