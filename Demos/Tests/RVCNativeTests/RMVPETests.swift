@@ -380,7 +380,8 @@ func naiveConvTranspose2d(_ x: [Float], height: Int, width: Int, inChannels: Int
 }
 
 @Suite struct RMVPEConv2dTests {
-    /// The last two split the output channels among the workers (few pixels, many channels).
+    /// im2col (Winograd off). The last two split the output channels among the workers (few pixels, many
+    /// channels).
     @Test(arguments: [(1, 3, 3, 1), (4, 5, 3, 1), (3, 2, 1, 0), (8, 131, 3, 1), (8, 130, 1, 0)])
     func conv2dIsPyTorchsDefinition(inChannels: Int, outChannels: Int, kernel: Int, padding: Int) {
         let (height, width) = (7, 5)
@@ -388,7 +389,8 @@ func naiveConvTranspose2d(_ x: [Float], height: Int, width: Int, inChannels: Int
         let weight = randomValues(outChannels * kernel * kernel * inChannels, seed: 2)
         let bias = randomValues(outChannels, seed: 3)
         let layer = Conv2d(weight: weight, bias: bias, inputChannels: inChannels, outputChannels: outChannels,
-                           kernelSize: (kernel, kernel), padding: (padding, padding))
+                           kernelSize: (kernel, kernel), padding: (padding, padding), winogradMinimumChannels: .max)
+        #expect(layer.winograd == nil)
         let output = layer(Tensor(shape: [2, height, width, inChannels], data: x))
         let item = height * width * inChannels
         for b in 0..<2 {
@@ -397,6 +399,28 @@ func naiveConvTranspose2d(_ x: [Float], height: Int, width: Int, inChannels: Int
                                        kernel: kernel, padding: padding)
             let size = expected.count
             #expect(maxAbsoluteDifference(Array(output.data[(b * size)..<((b + 1) * size)]), expected) < 1e-5)
+        }
+    }
+
+    /// F(2x2, 3x3) Winograd (forced on at any channel count): odd and even image sizes (partial 2x2 blocks at
+    /// the edges), one-pixel images, channel counts that are and are not multiples of the SIMD width.
+    @Test(arguments: [(1, 3, 7, 5), (9, 5, 6, 6), (16, 17, 5, 4), (64, 8, 3, 3), (8, 131, 7, 5), (3, 2, 1, 1), (12, 4, 1, 6)])
+    func winogradConv2dIsPyTorchsDefinition(inChannels: Int, outChannels: Int, height: Int, width: Int) {
+        let x = randomValues(2 * height * width * inChannels, seed: 11)
+        let weight = randomValues(outChannels * 9 * inChannels, seed: 12)
+        let bias = randomValues(outChannels, seed: 13)
+        let layer = Conv2d(weight: weight, bias: bias, inputChannels: inChannels, outputChannels: outChannels,
+                           kernelSize: (3, 3), padding: (1, 1), winogradMinimumChannels: 1)
+        #expect(layer.winograd != nil)
+        let output = layer(Tensor(shape: [2, height, width, inChannels], data: x))
+        #expect(output.shape == [2, height, width, outChannels])
+        let item = height * width * inChannels
+        for b in 0..<2 {
+            let expected = naiveConv2d(Array(x[(b * item)..<((b + 1) * item)]), height: height, width: width,
+                                       inChannels: inChannels, weight: weight, bias: bias, outChannels: outChannels,
+                                       kernel: 3, padding: 1)
+            let size = expected.count
+            #expect(maxAbsoluteDifference(Array(output.data[(b * size)..<((b + 1) * size)]), expected) < 1e-4)
         }
     }
 

@@ -62,6 +62,18 @@ struct WinogradWeights: Sendable {
 }
 
 extension Convolution {
+    /// One sgemm per Winograd point j: `products_j (rows x O) = inputs_j (rows x inner) * weights_j^T`, with
+    /// `weights_j` an O x inner row-major matrix; the j-th matrices lie one after another in each buffer.
+    static func winogradProducts(points: Int, rows: Int, inner: Int, outChannels: Int, inputs: UnsafePointer<Float>,
+                                 weights: UnsafePointer<Float>, into products: UnsafeMutablePointer<Float>) {
+        for j in 0..<points {
+            BLAS.sgemm(transposeB: true, m: rows, n: outChannels, k: inner,
+                       a: inputs + j * rows * inner, lda: inner,
+                       b: weights + j * outChannels * inner, ldb: inner,
+                       beta: 0, c: products + j * rows * outChannels, ldc: outChannels)
+        }
+    }
+
     /// `output (+)= conv1d(activation(input))` for stride 1 with F(4, 3) (see `WinogradWeights`).
     static func winogradConv1d(
         input: MatrixView,
@@ -111,12 +123,8 @@ extension Convolution {
                                                  stride: groups * width, count: inChannels)
                     }
                 }
-                for j in 0..<points {
-                    BLAS.sgemm(transposeB: true, m: groups, n: outChannels, k: width,
-                               a: transformedInput + j * groups * width, lda: width,
-                               b: transformed + j * outChannels * width, ldb: width,
-                               beta: 0, c: products + j * groups * outChannels, ldc: outChannels)
-                }
+                winogradProducts(points: points, rows: groups, inner: width, outChannels: outChannels,
+                                 inputs: transformedInput, weights: transformed, into: products)
                 // y_{t + q d} = (A^T m)_q, plus bias, onto or over the output.
                 let stride = groups * outChannels
                 for group in 0..<groups {
