@@ -6,6 +6,7 @@
 #include <nanobind/stl/variant.h>
 
 #include "conv1d_primitive.h"
+#include "gru_primitive.h"
 #include "openblas.h"
 #include "winograd_weight_cache.h"
 
@@ -28,4 +29,9 @@ NB_MODULE(_native_conv, m) {
         "(B, T_out, O) = conv(leaky_relu(x, input_slope) if input_slope is not None else x) + bias "
         "(+ residual, shaped like the output). method: 'auto' (Winograd F(4, 3) for 3 or more taps), "
         "'unfolded' (im2col and one sgemm per tile) or 'winograd'.");
+  m.def("gru_recurrence", &rvc::gru_recurrence, "input_gates"_a, "weight_hh"_a, "bias_hh"_a, nb::kw_only(),
+        "reverse"_a = false, "stream"_a = nb::none(),
+        "One direction of PyTorch's GRU recurrence from h = 0: input_gates (B, T, 3H) = W_i x + b_i (gates r, "
+        "z, n), weight_hh (3H, H), bias_hh (3H,) -> (B, T, H), b_hn inside the reset gate as PyTorch has it. "
+        "reverse steps from the last frame; outputs keep frame order.");
 }

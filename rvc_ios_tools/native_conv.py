@@ -97,3 +97,17 @@ def conv1d(
         residual=residual,
         method=method,
     )
+
+
+def gru_recurrence(input_gates: mx.array, weight_hh: mx.array, bias_hh: mx.array, reverse: bool = False) -> mx.array:
+    """One direction of PyTorch's GRU recurrence in C++, from h = 0: `input_gates` (B, T, 3H) = W_i x + b_i
+    (gate order r, z, n), `weight_hh` (3H, H), `bias_hh` (3H,) -> (B, T, H), with `b_hn` inside the reset
+    gate as PyTorch has it. `reverse` steps from the last frame to the first; outputs keep frame order.
+
+    The same formula as `models.rmvpe.GRU.step`, one OpenBLAS matrix-vector product per frame instead of
+    about ten MLX operations (RMVPE's BiGRU on 30 s of audio: 6000 steps). Raises ValueError for shapes or
+    dtypes it does not accept.
+    """
+    if _native_conv is None:
+        raise NativeConvUnavailable(_unavailable_reason)
+    return _native_conv.gru_recurrence(input_gates, weight_hh, bias_hh, reverse=bool(reverse))

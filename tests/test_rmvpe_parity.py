@@ -212,3 +212,42 @@ def test_subpixel_transposed_conv_on_mel_major_activations_matches_torch(stride,
     got = np.array(conv(mx.array(image.transpose(0, 3, 2, 1)))).transpose(0, 3, 2, 1)
     assert got.shape == expected.shape
     assert snr_db(expected, got) > 120
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-recurrence", "mlx-steps"])
+def test_bigru_matches_torch_bidirectional_gru(monkeypatch, native):
+    import mlx.core as mx
+
+    from rvc_ios_tools import native_conv
+    from rvc_ios_tools.models import rmvpe as rmvpe_model
+
+    if native and not native_conv.available():
+        pytest.fail(native_conv.unavailable_reason())
+    monkeypatch.setenv("RVC_IOS_NATIVE_CONV", "1" if native else "0")
+    torch.manual_seed(0)
+    reference = torch.nn.GRU(7, 5, num_layers=1, batch_first=True, bidirectional=True)
+    for parameter in reference.parameters():  # biases as large as weights, so b_hn's place matters
+        torch.nn.init.uniform_(parameter, -1.0, 1.0)
+    x = torch.randn(2, 17, 7)
+    expected = reference(x)[0].detach().numpy()
+    ours = rmvpe_model.BiGRU(7, 5)
+    for direction, suffix in ((ours.forward, ""), (ours.reverse, "_reverse")):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(direction, name, mx.array(getattr(reference, f"{name}_l0{suffix}").detach().numpy()))
+    got = np.array(ours(mx.array(x.numpy())))
+    assert got.shape == expected.shape
+    assert snr_db(expected, got) > 120
+
+
+def test_native_gru_recurrence_refuses_mismatched_shapes():
+    import mlx.core as mx
+
+    from rvc_ios_tools import native_conv
+
+    gates = mx.zeros((1, 4, 15))
+    with pytest.raises(ValueError, match="weight_hh must be"):
+        native_conv.gru_recurrence(gates, mx.zeros((15, 4)), mx.zeros((15,)))
+    with pytest.raises(ValueError, match="bias_hh must be"):
+        native_conv.gru_recurrence(gates, mx.zeros((15, 5)), mx.zeros((5,)))
+    with pytest.raises(ValueError, match="input_gates must be"):
+        native_conv.gru_recurrence(mx.zeros((4, 15)), mx.zeros((15, 5)), mx.zeros((15,)))

@@ -301,8 +301,14 @@ class GRU(nn.Module):
         return (1 - z) * n + z * h
 
     def __call__(self, x: mx.array) -> mx.array:
-        """(B, T, input_size) -> (B, T, hidden_size), starting from h = 0 as upstream."""
+        """(B, T, input_size) -> (B, T, hidden_size), starting from h = 0 as upstream.
+
+        With the native kernel the frames are stepped in C++ (`native_conv.gru_recurrence`, the same formula);
+        otherwise, or with `RVC_IOS_NATIVE_CONV=0`, by `step` frame by frame.
+        """
         input_gates = x @ self.weight_ih.T + self.bias_ih
+        if use_native_conv():
+            return native_conv.gru_recurrence(input_gates, self.weight_hh, self.bias_hh, reverse=self.is_reverse)
         h = mx.zeros((x.shape[0], self.hidden_size), dtype=x.dtype)
         steps = range(x.shape[1] - 1, -1, -1) if self.is_reverse else range(x.shape[1])
         outputs = [None] * x.shape[1]
