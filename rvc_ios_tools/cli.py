@@ -209,16 +209,17 @@ def verify(
     tensor of the weights file against its row (key, shape, dtype, XXH64 of its bytes), with no tensor on one
     side only. Exit 0 when everything matches, 2 with the first problem otherwise.
     """
+    from .errors import CorruptFileError, ManifestError
     from .files import sha256_file
     from .manifest import load_exported
 
     document, tensors = load_exported(assets, model_name)
     if source is not None:
         if not source.is_file():
-            raise RvcIosError(f"{source} does not exist or is not a file.")
+            raise CorruptFileError(f"{source} does not exist or is not a file.")
         expected = document["source"]["sha256"]
         if sha256_file(source) != expected:
-            raise RvcIosError(
+            raise ManifestError(
                 f"{assets / (model_name + '.manifest.json')} was exported from a file with sha256 {expected} "
                 f"({document['source']['file_name']}), not from {source}. Export {source} again."
             )

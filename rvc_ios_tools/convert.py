@@ -327,8 +327,9 @@ def run_conversion(
     workers: int = 1,
 ) -> dict[str, ConvertedTensor]:
     """The array work of a plan: weight-norm folds and layout copies in `dtype`, on `workers` threads (torch
-    and hashlib release the GIL, so the threads share the cores). `on_converted(key, array)` runs on the
-    worker right after each tensor is made (the exporter checksums and writes it there, while it is in cache).
+    and the checksum release the GIL, so the threads share the cores; see `run_from_both_ends`).
+    `on_converted(key, array)` runs on the worker right after each tensor is made (the exporter checksums it
+    there, while it is in cache).
     """
 
     def produce(item: PlannedTensor) -> np.ndarray:
@@ -343,8 +344,7 @@ def run_conversion(
 
     if workers > 1:
         order = sorted(plan.tensors, key=lambda item: -_nbytes(plan.merged[item.source_key]))
-        produced = run_from_both_ends(order, lambda item: (item.key, produce(item)), workers)
-        produced = dict(produced)
+        produced = dict(run_from_both_ends(order, lambda item: (item.key, produce(item)), workers))
     else:
         produced = {item.key: produce(item) for item in plan.tensors}
     return {

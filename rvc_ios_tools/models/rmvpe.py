@@ -175,8 +175,8 @@ class SubpixelConvTranspose2d(nn.Module):
 
     Each output phase (position modulo the stride) is an ordinary small convolution of the input: one matmul
     per kernel tap on the input grid, then the phases are interleaved. MLX's CPU `conv_transpose2d` instead
-    convolves a zero-dilated input, 4x the work on a slower path: about 3 s of the decoder's 3.5 s on 30 s of
-    audio. Same sums, other rounding order (parity with upstream is unchanged, >120 dB).
+    convolves a zero-dilated input, 4x the work on a slower path: replacing it took the decoder from 6.5 s to
+    2.2 s on 30 s of audio. Same sums, other rounding order (parity with upstream is unchanged, >120 dB).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride, padding: int, output_padding):
