@@ -205,9 +205,11 @@ def verify(
         None, "--source", help="Also check that the export was made from this .pth / rmvpe.pt (its sha256)."
     ),
 ) -> None:
-    """Check an export before shipping it: the manifest against its schema and format version, then every
-    tensor of the weights file against its row (key, shape, dtype, XXH64 of its bytes), with no tensor on one
-    side only. Exit 0 when everything matches, 2 with the first problem otherwise.
+    """Check an export before shipping it: manifest, every tensor's shape, dtype and checksum.
+
+    The manifest is checked against its schema and format version, then every tensor of the weights file
+    against its row (key, shape, dtype, XXH64 of its bytes), with no tensor on one side only. Exit 0 when
+    everything matches, 2 with the first problem otherwise.
     """
     from .errors import CorruptFileError, ManifestError
     from .files import sha256_file
