@@ -19,21 +19,21 @@ void require(bool condition, const std::string& message) {
   }
 }
 
-// A row-major copy of any (possibly strided) float32 array: the kernel reads plain rows.
-std::vector<float> packed(const mx::array& a) {
-  std::vector<float> values(a.size());
+// The array's values in row-major order: its own buffer when it is already laid out so (the usual case),
+// else a packed copy in `buffer`.
+const float* row_major(const mx::array& a, std::vector<float>& buffer) {
   const float* source = a.data<float>();
   if (a.flags().row_contiguous) {
-    std::copy(source, source + a.size(), values.begin());
-    return values;
+    return source;
   }
+  buffer.resize(a.size());
   std::vector<int64_t> index(a.ndim(), 0);
   for (size_t flat = 0; flat < a.size(); ++flat) {
     int64_t offset = 0;
     for (size_t d = 0; d < a.ndim(); ++d) {
       offset += index[d] * a.strides(d);
     }
-    values[flat] = source[offset];
+    buffer[flat] = source[offset];
     for (int d = static_cast<int>(a.ndim()) - 1; d >= 0; --d) {
       if (++index[d] < a.shape(d)) {
         break;
@@ -41,7 +41,7 @@ std::vector<float> packed(const mx::array& a) {
       index[d] = 0;
     }
   }
-  return values;
+  return buffer.data();
 }
 
 float sigmoid(float x) {
@@ -83,7 +83,10 @@ void GruRecurrence::eval_cpu(const std::vector<mx::array>& inputs, mx::array& ou
                     reverse = reverse_]() {
     const int64_t batch = gates_array.shape(0), frames = gates_array.shape(1);
     const int hidden = gates_array.shape(2) / 3;
-    const std::vector<float> gates = packed(gates_array), weight = packed(weight_array), bias = packed(bias_array);
+    std::vector<float> gates_buffer, weight_buffer, bias_buffer;
+    const float* gates = row_major(gates_array, gates_buffer);
+    const float* weight = row_major(weight_array, weight_buffer);
+    const float* bias = row_major(bias_array, bias_buffer);
     const OpenBlas& blas = find_openblas();
     std::vector<float> h(hidden), hidden_gates(3 * hidden);
     for (int64_t b = 0; b < batch; ++b) {
@@ -91,10 +94,10 @@ void GruRecurrence::eval_cpu(const std::vector<mx::array>& inputs, mx::array& ou
       for (int64_t step = 0; step < frames; ++step) {
         const int64_t t = reverse ? frames - 1 - step : step;
         // hidden_gates = W_hh h + b_hh: a (3H x H) by (H x 1) product.
-        std::copy(bias.begin(), bias.end(), hidden_gates.begin());
-        blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 3 * hidden, 1, hidden, 1.0f, weight.data(), hidden,
+        std::copy(bias, bias + 3 * hidden, hidden_gates.begin());
+        blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 3 * hidden, 1, hidden, 1.0f, weight, hidden,
                    h.data(), 1, 1.0f, hidden_gates.data(), 1);
-        const float* x = gates.data() + (b * frames + t) * 3 * hidden;
+        const float* x = gates + (b * frames + t) * 3 * hidden;
         float* y = out + (b * frames + t) * hidden;
         for (int j = 0; j < hidden; ++j) {
           const float r = sigmoid(x[j] + hidden_gates[j]);

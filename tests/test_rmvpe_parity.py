@@ -251,3 +251,21 @@ def test_native_gru_recurrence_refuses_mismatched_shapes():
         native_conv.gru_recurrence(gates, mx.zeros((15, 5)), mx.zeros((5,)))
     with pytest.raises(ValueError, match="input_gates must be"):
         native_conv.gru_recurrence(mx.zeros((4, 15)), mx.zeros((15, 5)), mx.zeros((15,)))
+
+
+def test_native_gru_recurrence_reads_strided_inputs_like_contiguous_ones():
+    import mlx.core as mx
+
+    from rvc_ios_tools import native_conv
+
+    rng = np.random.default_rng(8)
+    gates = rng.standard_normal((2, 6, 12)).astype(np.float32)
+    weight = rng.standard_normal((12, 4)).astype(np.float32)
+    bias = rng.standard_normal(12).astype(np.float32)
+    contiguous = native_conv.gru_recurrence(mx.array(gates), mx.array(weight), mx.array(bias))
+    strided = native_conv.gru_recurrence(
+        mx.array(np.ascontiguousarray(gates.transpose(1, 0, 2))).transpose(1, 0, 2),  # frames outermost in memory
+        mx.array(np.ascontiguousarray(weight.T)).T,
+        mx.array(np.repeat(bias, 2))[::2],
+    )
+    np.testing.assert_array_equal(np.array(strided), np.array(contiguous))
