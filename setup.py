@@ -1,4 +1,4 @@
-"""Builds the optional C++ Conv1d kernel (`csrc/`) as `rvc_ios_tools._native_conv`; all other metadata is in
+"""Builds the optional C++ Conv1d kernel (`csrc/`) as `rvc_ios_tools.core._native_conv`; all other metadata is in
 pyproject.toml.
 
 The kernel is a custom MLX primitive, compiled with CMake against the headers and libmlx.so of the mlx and
@@ -6,7 +6,7 @@ mlx-cpu wheels (pinned in [build-system] to the runtime version) and bound with 
 whose internals ABI matches the one mlx 0.32.4 was built with, so `mx.array` passes between the modules.
 
 Linux only (the kernel calls OpenBLAS; macOS has Metal). If the build fails, for instance without a C++20
-compiler, installation goes on without it and `rvc_ios_tools.native_conv.available()` is False; set
+compiler, installation goes on without it and `rvc_ios_tools.core.native_conv.available()` is False; set
 RVC_IOS_REQUIRE_NATIVE=1 to make a failed build an error.
 """
 
@@ -77,6 +77,6 @@ class CMakeBuild(build_ext):
 
 
 setup(
-    ext_modules=[CMakeExtension("rvc_ios_tools._native_conv", SOURCE_DIR)] if sys.platform.startswith("linux") else [],
+    ext_modules=[CMakeExtension("rvc_ios_tools.core._native_conv", SOURCE_DIR)] if sys.platform.startswith("linux") else [],
     cmdclass={"build_ext": CMakeBuild},
 )

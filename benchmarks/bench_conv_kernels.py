@@ -17,15 +17,15 @@ import os
 import time
 from typing import Callable
 
-from rvc_ios_tools import blas
+from rvc_ios_tools.core import blas
 
 import mlx.core as mx
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rvc_ios_tools import native_conv
-from rvc_ios_tools.models import layers
+from rvc_ios_tools.core import native_conv
+from rvc_ios_tools.core import layers
 
 CHANNELS_AND_LENGTHS = ((256, 10_000), (128, 100_000), (64, 200_000), (32, 400_000))
 KERNELS_AND_DILATIONS = ((3, 1), (3, 5), (7, 3), (11, 1), (11, 5))

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from rvc_ios_tools.demo import write_demo_voice
-from rvc_ios_tools.export import export_voice
+from rvc_ios_tools.voice.demo import write_demo_voice
+from rvc_ios_tools.voice.export import export_voice
 
 
 def floor_once(source: Path, out: Path, dtype: torch.dtype | None = None) -> float:

@@ -29,7 +29,7 @@ DEMOS = REPO / "Demos"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from rvc_ios_tools import blas  # noqa: E402  (before mlx)
+from rvc_ios_tools.core import blas  # noqa: E402  (before mlx)
 
 
 def prepare(work: Path, seconds: float, seed: int) -> tuple[Path, Path]:
@@ -37,9 +37,9 @@ def prepare(work: Path, seconds: float, seed: int) -> tuple[Path, Path]:
     import numpy as np
     from safetensors.numpy import save_file
 
-    from rvc_ios_tools.manifest import is_current
-    from rvc_ios_tools.rmvpe_convert import export_rmvpe
-    from rvc_ios_tools.rmvpe_demo import demo_audio, write_demo_rmvpe
+    from rvc_ios_tools.core.manifest import is_current
+    from rvc_ios_tools.rmvpe.export import export_rmvpe
+    from rvc_ios_tools.rmvpe.demo import demo_audio, write_demo_rmvpe
 
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / f"rmvpe-seed{seed}.pt"
@@ -88,8 +88,9 @@ def main() -> None:
     import torch
     from safetensors.numpy import load_file
 
-    from rvc_ios_tools.rmvpe_demo import demo_audio
-    from rvc_ios_tools.rmvpe_inference import estimate_f0, f0_agreement, load_rmvpe, log_mel, mel_to_salience
+    from rvc_ios_tools.rmvpe.demo import demo_audio
+    from rvc_ios_tools.rmvpe.reference import estimate_f0, load_rmvpe, log_mel, mel_to_salience
+    from rvc_ios_tools.core.pitch_track import f0_agreement
 
     torch.set_num_threads(args.threads)
     blas.set_num_threads(args.threads)

@@ -29,7 +29,7 @@ DEMOS = REPO / "Demos"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from rvc_ios_tools import blas  # noqa: E402,F401  (OpenBLAS before mlx)
+from rvc_ios_tools.core import blas  # noqa: E402,F401  (OpenBLAS before mlx)
 
 
 def prepare(work: Path, preset: str, seconds: float, seed: int):
@@ -37,12 +37,12 @@ def prepare(work: Path, preset: str, seconds: float, seed: int):
     import numpy as np
     from safetensors.numpy import save_file
 
-    from rvc_ios_tools.demo import write_demo_voice
-    from rvc_ios_tools.export import export_voice
-    from rvc_ios_tools.manifest import is_current
-    from rvc_ios_tools.golden import synthesize_voice_inputs
-    from rvc_ios_tools.inference import draw_noise
-    from rvc_ios_tools.upstream_parity import demo_checkpoint
+    from rvc_ios_tools.voice.demo import write_demo_voice
+    from rvc_ios_tools.voice.export import export_voice
+    from rvc_ios_tools.core.manifest import is_current
+    from rvc_ios_tools.voice.inputs import synthesize_voice_inputs
+    from rvc_ios_tools.voice.reference import draw_noise
+    from rvc_ios_tools.voice.upstream import demo_checkpoint
 
     work.mkdir(parents=True, exist_ok=True)
     name = f"demo-{preset}-seed{seed}"
@@ -101,7 +101,7 @@ def main() -> None:
         import torch
 
         from bench_synth_pt import infer_once
-        from rvc_ios_tools.upstream_parity import upstream_model
+        from rvc_ios_tools.voice.upstream import upstream_model
 
         torch.set_num_threads(args.threads)
         model = upstream_model(checkpoint)
@@ -110,7 +110,7 @@ def main() -> None:
     mlx_run = None
     if not args.skip_mlx:
         from bench_synth_mx import mlx_runner
-        from rvc_ios_tools.convert import convert_voice
+        from rvc_ios_tools.voice.convert import convert_voice
 
         blas.set_num_threads(args.threads)
         mlx_run = mlx_runner(checkpoint, convert_voice(checkpoint), inputs, noise)

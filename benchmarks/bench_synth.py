@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rvc_ios_tools import blas  # noqa: E402  (before mlx)
+from rvc_ios_tools.core import blas  # noqa: E402  (before mlx)
 
 
 def main() -> None:
@@ -33,10 +33,10 @@ def main() -> None:
 
     from bench_synth_mx import mlx_runner
     from bench_synth_pt import torch_runner
-    from rvc_ios_tools.convert import convert_voice
-    from rvc_ios_tools.golden import synthesize_voice_inputs
-    from rvc_ios_tools.inference import draw_noise
-    from rvc_ios_tools.upstream_parity import demo_checkpoint
+    from rvc_ios_tools.voice.convert import convert_voice
+    from rvc_ios_tools.voice.inputs import synthesize_voice_inputs
+    from rvc_ios_tools.voice.reference import draw_noise
+    from rvc_ios_tools.voice.upstream import demo_checkpoint
 
     torch.set_num_threads(args.threads)
     blas.set_num_threads(args.threads)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from rvc_ios_tools import blas  # noqa: F401  (before mlx)
+from rvc_ios_tools.core import blas  # noqa: F401  (before mlx)
 
-from rvc_ios_tools.inference import build_model, synthesize
+from rvc_ios_tools.voice.reference import build_model, synthesize
 
 
 def mlx_runner(checkpoint, weights, inputs, noise) -> Callable[[], float]:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from rvc_ios_tools.upstream_parity import injected_noise, upstream_model
+from rvc_ios_tools.voice.upstream import injected_noise, upstream_model
 
 
 def infer_once(model, f0: bool, inputs, noise) -> torch.Tensor:

@@ -2,5 +2,5 @@
 
 __version__ = "0.1.0"
 
-# OpenBLAS must be loaded before anything imports mlx (see blas.py); importing the package guarantees it.
-from . import blas as _blas  # noqa: E402,F401
+# OpenBLAS must be loaded before anything imports mlx (see core/blas.py); importing the package guarantees it.
+from .core import blas as _blas  # noqa: E402,F401

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 import typer
 
 from . import __version__
-from .errors import RvcIosError
+from .core.errors import RvcIosError
 
 app = typer.Typer(
     help=(
@@ -82,7 +82,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a summary."),
 ) -> None:
     """Load a voice safely (no pickle code runs) and show what it is: flavor, version, rate, f0, config."""
-    from .checkpoint import load_voice
+    from .voice.checkpoint import load_voice
 
     voice = load_voice(file)
     summary = {
@@ -133,8 +133,10 @@ def export(
     Weight norm is folded exactly as PyTorch does, every tensor is renamed by one rule table, and any tensor
     no rule knows is an error. Nothing partial is left behind on failure.
     """
-    from .export import StepReporter, export_voice, find_model
-    from .export import models_dir as resolve_models_dir
+    from .core.export import StepReporter
+    from .core.locate import find_model
+    from .core.locate import models_dir as resolve_models_dir
+    from .voice.export import export_voice
 
     if model_name is None and rmvpe is None:
         raise RvcIosError("Nothing to export: give --model-name NAME (a voice) and/or --rmvpe PATH.")
@@ -148,7 +150,7 @@ def export(
             f"and {result.manifest_path}"
         )
     if rmvpe is not None:
-        from .rmvpe_convert import export_rmvpe
+        from .rmvpe.export import export_rmvpe
 
         typer.echo(f"Exporting RMVPE {rmvpe} -> {output_dir}/", err=True)
         weights_path, manifest_path = export_rmvpe(rmvpe, output_dir, dtype, reporter)
@@ -172,16 +174,16 @@ def demo_model(
     Same preset, seed and flavor give a byte-identical file. Needs the upstream `rvc` package (installed by the
     README's set-up command).
     """
-    from .demo import PRESETS, write_demo_voice
+    from .voice.demo import PRESETS, write_demo_voice
 
     if list_presets:
         for key, spec in sorted(PRESETS.items()):
             typer.echo(f"{key:<20} {spec.version} {spec.sample_rate_tag} f0={int(spec.f0)}")
         return
     if rmvpe:
-        from .rmvpe_demo import write_demo_rmvpe
+        from .rmvpe.demo import write_demo_rmvpe
 
-        from .rmvpe_demo import DEMO_ARCHITECTURES
+        from .rmvpe.demo import DEMO_ARCHITECTURES
 
         if rmvpe_preset not in DEMO_ARCHITECTURES:
             raise RvcIosError(f"--rmvpe-preset must be one of {', '.join(DEMO_ARCHITECTURES)}, not {rmvpe_preset!r}.")
@@ -211,9 +213,9 @@ def verify(
     against its row (key, shape, dtype, XXH64 of its bytes), with no tensor on one side only. Exit 0 when
     everything matches, 2 with the first problem otherwise.
     """
-    from .errors import CorruptFileError, ManifestError
-    from .files import sha256_file
-    from .manifest import load_exported
+    from .core.errors import CorruptFileError, ManifestError
+    from .core.files import sha256_file
+    from .core.manifest import load_exported
 
     document, tensors = load_exported(assets, model_name)
     if source is not None:
@@ -264,7 +266,8 @@ def golden_generate(
     so a port fed the same file must reproduce every stage to about 110 dB SNR. RMVPE: audio, log-mel, every
     U-Net stage, GRU, salience and f0.
     """
-    from .generate import generate_rmvpe_golden, generate_voice_golden
+    from .rmvpe.golden import generate_rmvpe_golden
+    from .voice.golden import generate_voice_golden
 
     if kind == "voice":
         golden = generate_voice_golden(assets, model_name, output, inputs_file=inputs, seed=seed, seconds=seconds)
@@ -290,7 +293,7 @@ def golden_diff(
 
     Exit code 0: every stage passes its tolerance; 1: a stage diverges; 2: bad input.
     """
-    from .diff import run_diff_command
+    from .core.diff_command import run_diff_command
 
     raise typer.Exit(run_diff_command(golden, candidate, json_out, plot))
 
@@ -309,8 +312,8 @@ def parity(
 
     Prints the per-stage table for each mode; exit 0 only if every stage of both modes passes (>= 80 dB).
     """
-    from .export import models_dir as resolve_models_dir
-    from .parity import REPO_ROOT, run_parity
+    from .core.locate import models_dir as resolve_models_dir
+    from .voice.parity import REPO_ROOT, run_parity
 
     outcomes = run_parity(
         model_name=model_name,

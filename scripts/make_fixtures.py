@@ -2,7 +2,7 @@
 
 For each tiny demo voice: the upstream-format .pth is built from upstream's code (not committed), exported to
 `swift_fixtures/<name>.safetensors` + `.manifest.json`, and its golden set written to `golden/<name>/`.
-For the RMVPE pitch model: a tiny demo rmvpe.pt (`rmvpe_demo.TINY_ARCHITECTURE`) exported to
+For the RMVPE pitch model: a tiny demo rmvpe.pt (`rmvpe.convert.TINY_ARCHITECTURE`) exported to
 `swift_fixtures/tiny-rmvpe.*`, and one golden set per frame padding mode, `golden/tiny-rmvpe-<mode>/`.
 
     python scripts/make_fixtures.py            # rewrite all fixtures
@@ -59,9 +59,9 @@ RMVPE_FIXTURES = (
 
 
 def make_rmvpe_fixture(fixture: RmvpeFixture, assets_dir: Path, golden_root: Path, sources_dir: Path) -> None:
-    from rvc_ios_tools.generate import generate_rmvpe_golden
-    from rvc_ios_tools.rmvpe_convert import export_rmvpe
-    from rvc_ios_tools.rmvpe_demo import write_demo_rmvpe
+    from rvc_ios_tools.rmvpe.golden import generate_rmvpe_golden
+    from rvc_ios_tools.rmvpe.export import export_rmvpe
+    from rvc_ios_tools.rmvpe.demo import write_demo_rmvpe
 
     source = write_demo_rmvpe(sources_dir / f"{fixture.model_name}.pt", fixture.model_seed, preset=fixture.preset)
     export_rmvpe(source, assets_dir)
@@ -70,9 +70,9 @@ def make_rmvpe_fixture(fixture: RmvpeFixture, assets_dir: Path, golden_root: Pat
 
 
 def make_fixture(fixture: Fixture, assets_dir: Path, golden_root: Path, voices_dir: Path) -> None:
-    from rvc_ios_tools.demo import write_demo_voice
-    from rvc_ios_tools.export import export_voice
-    from rvc_ios_tools.generate import generate_voice_golden
+    from rvc_ios_tools.voice.demo import write_demo_voice
+    from rvc_ios_tools.voice.export import export_voice
+    from rvc_ios_tools.voice.golden import generate_voice_golden
 
     source = write_demo_voice(voices_dir / f"{fixture.name}.pth", fixture.preset, fixture.seed, fixture.flavor)
     export_voice(source, assets_dir, fixture.name)

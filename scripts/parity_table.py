@@ -14,7 +14,7 @@ import argparse
 import math
 import warnings
 
-from rvc_ios_tools.upstream_parity import parity_figures
+from rvc_ios_tools.voice.upstream import parity_figures
 
 TINY = ["v2-40k-tiny", "v2-48k-tiny", "v2-32k-tiny", "v1-40k-tiny", "v1-48k-tiny", "v1-32k-nof0-tiny", "v2-40k-nof0-tiny"]
 FULL = ["v2-40k", "v2-48k-nof0"]

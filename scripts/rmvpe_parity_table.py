@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from rvc_ios_tools.upstream_parity import rmvpe_parity_figures
+from rvc_ios_tools.rmvpe.upstream import rmvpe_parity_figures
 
 # (column, preset, samples, model seed, pad mode): 0.5 s = 51 frames padded to 64; 64 frames exactly; 3 s.
 RUNS = (

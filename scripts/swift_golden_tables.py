@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rvc_ios_tools.diff import compare_golden, load_candidate
-from rvc_ios_tools.export import StepReporter
-from rvc_ios_tools.golden import read_golden
-from rvc_ios_tools.parity import build_swift, run_swift
-from rvc_ios_tools.rmvpe_inference import f0_agreement
+from rvc_ios_tools.core.diff import compare_golden, load_candidate
+from rvc_ios_tools.core.export import StepReporter
+from rvc_ios_tools.core.golden import read_golden
+from rvc_ios_tools.voice.parity import build_swift, run_swift
+from rvc_ios_tools.core.pitch_track import f0_agreement
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("chained", "teacher-forced")

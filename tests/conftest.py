@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rvc_ios_tools.demo import write_demo_voice
+from rvc_ios_tools.voice.demo import write_demo_voice
 
 
 @pytest.fixture(scope="session")

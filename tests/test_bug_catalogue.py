@@ -12,19 +12,21 @@ import math
 import numpy as np
 import pytest
 
-from rvc_ios_tools import blas  # noqa: F401  (OpenBLAS before mlx)
+from rvc_ios_tools.core import blas  # noqa: F401  (OpenBLAS before mlx)
 
 import mlx.core as mx  # noqa: E402
 
-from rvc_ios_tools import convert  # noqa: E402
+from rvc_ios_tools.core import rules  # noqa: E402
 from catalogue_log import log_report  # noqa: E402
-from rvc_ios_tools.diff import compare_golden  # noqa: E402
-from rvc_ios_tools.golden import read_golden, synthesize_voice_inputs, write_golden  # noqa: E402
-from rvc_ios_tools.inference import build_model, draw_noise, run_voice, voice_spec  # noqa: E402
-from rvc_ios_tools.models import flow as flow_module  # noqa: E402
-from rvc_ios_tools.models import generator as generator_module  # noqa: E402
-from rvc_ios_tools.models import synthesizer as synthesizer_module  # noqa: E402
-from rvc_ios_tools.upstream_parity import demo_checkpoint  # noqa: E402
+from rvc_ios_tools.core.diff import compare_golden  # noqa: E402
+from rvc_ios_tools.core.golden import read_golden, write_golden  # noqa: E402
+from rvc_ios_tools.voice.inputs import synthesize_voice_inputs  # noqa: E402
+from rvc_ios_tools.voice.reference import build_model, draw_noise, run_voice, voice_spec  # noqa: E402
+from rvc_ios_tools.voice import flow as flow_module  # noqa: E402
+from rvc_ios_tools.voice import generator as generator_module  # noqa: E402
+from rvc_ios_tools.voice import synthesizer as synthesizer_module  # noqa: E402
+from rvc_ios_tools.voice.convert import convert_voice  # noqa: E402
+from rvc_ios_tools.voice.upstream import demo_checkpoint  # noqa: E402
 
 PRESET = "v2-40k-tiny"
 
@@ -40,7 +42,7 @@ def voice():
 @pytest.fixture(scope="module")
 def golden(voice, tmp_path_factory):
     checkpoint, inputs, noise = voice
-    outputs = run_voice(convert.convert_voice(checkpoint), checkpoint, inputs, noise)
+    outputs = run_voice(convert_voice(checkpoint), checkpoint, inputs, noise)
     folder = tmp_path_factory.mktemp("voice-golden")
     write_golden(
         folder, "voice", {**inputs, **noise, **outputs}, voice_spec(checkpoint).stage_table(),
@@ -51,7 +53,7 @@ def golden(voice, tmp_path_factory):
 
 def candidate_run(voice, weights=None, noise=None, model=None):
     checkpoint, inputs, recorded_noise = voice
-    model = model or build_model(checkpoint, weights if weights is not None else convert.convert_voice(checkpoint))
+    model = model or build_model(checkpoint, weights if weights is not None else convert_voice(checkpoint))
     return run_voice(model, checkpoint, inputs, noise if noise is not None else recorded_noise)
 
 
@@ -81,7 +83,7 @@ def test_flip_after_the_coupling_layer_diverges_at_the_first_flow_step(golden, v
 def test_flow_layers_loaded_in_reverse_order_diverge_at_the_first_flow_step(golden, voice):
     checkpoint, _, _ = voice
     weights = {}
-    for key, array in convert.convert_voice(checkpoint).items():
+    for key, array in convert_voice(checkpoint).items():
         if key.startswith("flow.flow_"):
             k = int(key.split(".")[1].rsplit("_", 1)[1])
             key = key.replace(f"flow.flow_{k}.", f"flow.flow_{3 - k}.", 1)
@@ -91,7 +93,7 @@ def test_flow_layers_loaded_in_reverse_order_diverge_at_the_first_flow_step(gold
 
 def test_layer_norm_gamma_and_beta_not_loaded_diverge_at_the_text_encoder(golden, voice):
     checkpoint, _, _ = voice
-    weights = dict(convert.convert_voice(checkpoint))
+    weights = dict(convert_voice(checkpoint))
     for key in weights:
         if ".norm1_" in key or ".norm2_" in key:
             weights[key] = np.ones_like(weights[key]) if key.endswith(".weight") else np.zeros_like(weights[key])
@@ -102,7 +104,7 @@ def test_relative_position_embeddings_dropped_diverge_at_the_text_encoder(golden
     checkpoint, _, _ = voice
     weights = {
         key: np.zeros_like(array) if key.endswith(("emb_rel_k", "emb_rel_v")) else array
-        for key, array in convert.convert_voice(checkpoint).items()
+        for key, array in convert_voice(checkpoint).items()
     }
     assert diff(golden, candidate_run(voice, weights)).first_divergent_stage == "text_encoder"
 
@@ -113,7 +115,7 @@ def test_relative_position_embeddings_read_in_the_wrong_direction_diverge_at_the
     checkpoint, _, _ = voice
     weights = {
         key: np.ascontiguousarray(array[:, ::-1]) if key.endswith(("emb_rel_k", "emb_rel_v")) else array
-        for key, array in convert.convert_voice(checkpoint).items()
+        for key, array in convert_voice(checkpoint).items()
     }
     assert diff(golden, candidate_run(voice, weights)).first_divergent_stage == "text_encoder"
 
@@ -122,7 +124,7 @@ def test_wavenet_reading_the_first_cond_slice_in_every_layer_diverges_at_the_fir
     """One cond_layer projects the speaker to 2*hidden channels per layer; a port with one 2*hidden
     projection shared by every layer (per-layer instead of sliced) uses layer 0's slice throughout."""
     checkpoint, _, _ = voice
-    weights = dict(convert.convert_voice(checkpoint))
+    weights = dict(convert_voice(checkpoint))
     edited = 0
     for key in list(weights):
         if key.startswith("flow.") and ".cond_layer." in key:
@@ -143,8 +145,8 @@ def test_weight_norm_folded_with_one_global_norm_diverges_at_the_first_flow_step
         return (v32 * (g32 / np.sqrt(np.sum(v32 * v32)))).astype(np.float32)
 
     checkpoint, _, _ = voice
-    monkeypatch.setattr(convert, "fold_weight_norm", fold_with_global_norm)
-    assert diff(golden, candidate_run(voice, convert.convert_voice(checkpoint))).first_divergent_stage == "flow.flow_3"
+    monkeypatch.setattr(rules, "fold_weight_norm", fold_with_global_norm)
+    assert diff(golden, candidate_run(voice, convert_voice(checkpoint))).first_divergent_stage == "flow.flow_3"
 
 
 def test_encoder_outputs_left_channels_last_are_named_a_transposed_layout(golden, voice):

@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
-from rvc_ios_tools.checkpoint import load_voice
-from rvc_ios_tools.demo import PRESETS
-from rvc_ios_tools.errors import (
+from rvc_ios_tools.voice.checkpoint import load_voice
+from rvc_ios_tools.voice.demo import PRESETS
+from rvc_ios_tools.core.errors import (
     ConfigMismatchError,
     CorruptFileError,
     MissingKeyError,

@@ -51,7 +51,7 @@ def test_output_folder_the_system_refuses_is_one_line_error_exit_2(voice_file, t
 def test_disk_full_while_writing_leaves_no_file_behind(voice_file, tmp_path, monkeypatch):
     import errno
 
-    from rvc_ios_tools import files
+    from rvc_ios_tools.core import files
 
     def no_space(self, arrays):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "Assets"))

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from rvc_ios_tools.checkpoint import load_voice
-from rvc_ios_tools.convert import (
+from rvc_ios_tools.voice.checkpoint import load_voice
+from rvc_ios_tools.core.rules import (
     MODULE_KINDS,
-    VOICE_RULES,
     _transposed_matrix,
     contiguous_as,
     convert_state_dict,
     find_rule,
     fold_weight_norm,
 )
-from rvc_ios_tools.demo import PRESETS, upstream_class
-from rvc_ios_tools.errors import UnknownKeyError
+from rvc_ios_tools.voice.convert import VOICE_RULES
+from rvc_ios_tools.voice.demo import PRESETS, upstream_class
+from rvc_ios_tools.core.errors import UnknownKeyError
 
 TINY_PRESETS = sorted(name for name in PRESETS if name.endswith("-tiny"))
 
@@ -54,7 +54,7 @@ def expected_transform(source_key: str, array: np.ndarray) -> tuple[str, np.ndar
 @pytest.mark.parametrize("flavor", ["rvc-webui", "applio"])
 def test_every_tensor_equals_upstream_folded_weight_in_swift_layout(voice_file, preset, flavor):
     path = voice_file(preset, flavor)
-    converted, dropped = convert_state_dict(load_voice(path).state_dict)
+    converted, dropped = convert_state_dict(load_voice(path).state_dict, VOICE_RULES)
     reference = upstream_folded_state(path, preset)
     assert not dropped  # upstream voices never carry enc_q
     produced = {}
@@ -124,7 +124,7 @@ def test_rule_table_renames(source, target):
         array = np.zeros((1, 21, 4), np.float32)
     if source in ("emb_g.weight", "dec.m_source.l_linear.weight"):
         array = np.zeros((2, 2), np.float32)
-    converted, _ = convert_state_dict({source: array})
+    converted, _ = convert_state_dict({source: array}, VOICE_RULES)
     assert list(converted) == [target]
 
 
@@ -152,41 +152,41 @@ def test_layouts_are_channels_last(kind, pytorch_shape, swift_shape, layout):
 
 def test_relative_embeddings_are_not_transposed():
     table = np.arange(1 * 21 * 4, dtype=np.float32).reshape(1, 21, 4)
-    converted, _ = convert_state_dict({"enc_p.encoder.attn_layers.0.emb_rel_v": table})
+    converted, _ = convert_state_dict({"enc_p.encoder.attn_layers.0.emb_rel_v": table}, VOICE_RULES)
     np.testing.assert_array_equal(converted["enc_p.encoder.attn_0.emb_rel_v"].array, table)
 
 
 def test_unknown_key_is_an_error_not_a_silent_drop():
     with pytest.raises(UnknownKeyError, match="dec.mystery.weight"):
-        convert_state_dict({"dec.mystery.weight": np.zeros((2, 2, 2), np.float32)})
+        convert_state_dict({"dec.mystery.weight": np.zeros((2, 2, 2), np.float32)}, VOICE_RULES)
 
 
 def test_unknown_parameter_of_a_known_module_is_an_error():
     with pytest.raises(UnknownKeyError, match="running_mean"):
-        convert_state_dict({"dec.conv_pre.running_mean": np.zeros((2,), np.float32)})
+        convert_state_dict({"dec.conv_pre.running_mean": np.zeros((2,), np.float32)}, VOICE_RULES)
 
 
 def test_half_a_weight_norm_pair_is_an_error():
     with pytest.raises(UnknownKeyError, match="gain is missing"):
-        convert_state_dict({"dec.ups.0.weight_v": np.zeros((2, 2, 2), np.float32)})
+        convert_state_dict({"dec.ups.0.weight_v": np.zeros((2, 2, 2), np.float32)}, VOICE_RULES)
 
 
 def test_enc_q_is_dropped_by_a_named_rule():
-    converted, dropped = convert_state_dict({"enc_q.pre.weight": np.zeros((2, 2, 1), np.float32)})
+    converted, dropped = convert_state_dict({"enc_q.pre.weight": np.zeros((2, 2, 1), np.float32)}, VOICE_RULES)
     assert not converted
     assert dropped[0].source_key == "enc_q.pre.weight" and "training" in dropped[0].why
 
 
 def test_odd_flow_indices_have_no_rule_because_flips_have_no_weights():
     with pytest.raises(UnknownKeyError):
-        convert_state_dict({"flow.flows.1.pre.weight": np.zeros((2, 2, 1), np.float32)})
+        convert_state_dict({"flow.flows.1.pre.weight": np.zeros((2, 2, 1), np.float32)}, VOICE_RULES)
 
 
 def test_float16_export_casts_after_folding():
     rng = np.random.default_rng(2)
     v = rng.standard_normal((4, 3, 5)).astype(np.float16)
     g = rng.uniform(0.5, 1.5, (4, 1, 1)).astype(np.float16)
-    converted, _ = convert_state_dict({"dec.resblocks.0.convs1.0.weight_g": g, "dec.resblocks.0.convs1.0.weight_v": v}, dtype="float16")
+    converted, _ = convert_state_dict({"dec.resblocks.0.convs1.0.weight_g": g, "dec.resblocks.0.convs1.0.weight_v": v}, VOICE_RULES, dtype="float16")
     tensor = converted["dec.resblock_0.c1_0.weight"]
     assert tensor.array.dtype == np.float16 and tensor.folded_weight_norm
     np.testing.assert_allclose(tensor.array, fold_weight_norm(g, v).transpose(0, 2, 1).astype(np.float16))

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from rvc_ios_tools.diff import (
+from rvc_ios_tools.core.diff import (
     CandidateFormatError,
     compare_golden,
     load_candidate,
     render_report_table,
-    run_diff_command,
     snr_db,
     write_report_json,
 )
-from rvc_ios_tools.golden import schema_problems
+from rvc_ios_tools.core.diff_command import run_diff_command
+from rvc_ios_tools.core.golden import schema_problems
 
 from test_golden_format import CHANNELS, FRAMES, write_synthetic_golden
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from rvc_ios_tools import manifest as manifest_io
-from rvc_ios_tools.errors import CorruptFileError, ManifestError, ModelNotFoundError
-from rvc_ios_tools.export import export_voice, find_model
-from rvc_ios_tools.files import sha256_file, xxh64_tensor
+from rvc_ios_tools.core import manifest as manifest_io
+from rvc_ios_tools.core.errors import CorruptFileError, ManifestError, ModelNotFoundError
+from rvc_ios_tools.voice.export import export_voice
+from rvc_ios_tools.core.locate import find_model
+from rvc_ios_tools.core.files import sha256_file, xxh64_tensor
 
 
 def test_finds_model_as_file_or_single_pth_folder(voice_file, tmp_path):
@@ -96,7 +97,7 @@ def test_format_1_manifest_is_named_as_such_not_as_hundreds_of_schema_problems(v
 
 
 def test_cached_export_in_an_older_format_is_not_current(voice_file, tmp_path):
-    from rvc_ios_tools.manifest import is_current
+    from rvc_ios_tools.core.manifest import is_current
 
     export_voice(voice_file("v2-40k-tiny"), tmp_path, "Voice")
     manifest_path = tmp_path / "Voice.manifest.json"

@@ -7,7 +7,7 @@ import pytest
 import safetensors
 from safetensors.numpy import load_file
 
-from rvc_ios_tools.files import IOV_MAX, SafetensorsWriter, sha256_tensor, write_safetensors, xxh64_tensor
+from rvc_ios_tools.core.files import IOV_MAX, SafetensorsWriter, sha256_tensor, write_safetensors, xxh64_tensor
 
 
 def sample_arrays(count: int = 5) -> dict[str, np.ndarray]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rvc_ios_tools.diff import compare_golden
-from rvc_ios_tools.golden import read_golden
+from rvc_ios_tools.core.diff import compare_golden
+from rvc_ios_tools.core.golden import read_golden
 
 REPO = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("make_fixtures", REPO / "scripts" / "make_fixtures.py")

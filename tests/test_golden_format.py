@@ -8,26 +8,11 @@ import numpy as np
 import pytest
 import safetensors
 
-from rvc_ios_tools.golden import (
-    GoldenFormatError,
-    InputsFileError,
-    coarse_pitch,
-    read_golden,
-    read_inputs_file,
-    synthesize_voice_inputs,
-    write_golden,
-)
-from rvc_ios_tools.stages import (
-    STAGE_TABLE_BUILDERS,
-    ModelConfigError,
-    StageTable,
-    StageTableError,
-    Stage,
-    TensorSpec,
-    UnknownModelKindError,
-    stage_table_for,
-    voice_stage_table,
-)
+from rvc_ios_tools.core.golden import GoldenFormatError, read_golden, write_golden
+from rvc_ios_tools.voice.inputs import InputsFileError, coarse_pitch, read_inputs_file, synthesize_voice_inputs
+from rvc_ios_tools.kinds import STAGE_TABLE_BUILDERS, UnknownModelKindError, stage_table_for
+from rvc_ios_tools.core.stages import ModelConfigError, StageTable, StageTableError, Stage, TensorSpec
+from rvc_ios_tools.voice.stages import voice_stage_table
 
 VOICE_CONFIG = {"f0": True, "version": "v2", "upsample_rates": [10, 10, 2, 2], "spk_embed_dim": 4}
 CHANNELS, FRAMES = 6, 40

@@ -14,20 +14,16 @@ import sys
 import numpy as np
 import pytest
 
-from rvc_ios_tools import blas
-from rvc_ios_tools.checkpoint import load_voice
-from rvc_ios_tools.convert import convert_voice
-from rvc_ios_tools.errors import WeightsMismatchError
-from rvc_ios_tools.golden import synthesize_voice_inputs
-from rvc_ios_tools.inference import build_model, draw_noise, run_stage, run_voice, synthesize, voice_spec
-from rvc_ios_tools.models import Synthesizer, load_voice_weights
-from rvc_ios_tools.upstream_parity import (
-    compare_runs,
-    demo_checkpoint,
-    parity_figures,
-    run_upstream_voice,
-    upstream_model,
-)
+from rvc_ios_tools.core import blas
+from rvc_ios_tools.voice.checkpoint import load_voice
+from rvc_ios_tools.voice.convert import convert_voice
+from rvc_ios_tools.core.errors import WeightsMismatchError
+from rvc_ios_tools.voice.inputs import synthesize_voice_inputs
+from rvc_ios_tools.voice.reference import build_model, draw_noise, run_stage, run_voice, synthesize, voice_spec
+from rvc_ios_tools.voice.synthesizer import Synthesizer
+from rvc_ios_tools.core.layers import load_weights_strictly
+from rvc_ios_tools.core.figures import compare_runs
+from rvc_ios_tools.voice.upstream import demo_checkpoint, parity_figures, run_upstream_voice, upstream_model
 
 MIN_SNR_DB = 80.0
 
@@ -126,14 +122,14 @@ def test_loading_refuses_a_missing_key_and_names_it(v2_40k_tiny):
     model, weights = _tiny_model_and_weights(v2_40k_tiny)
     del weights["flow.flow_2.enc.cond_layer.weight"]
     with pytest.raises(WeightsMismatchError, match=r"missing: flow\.flow_2\.enc\.cond_layer\.weight"):
-        load_voice_weights(model, weights)
+        load_weights_strictly(model, weights)
 
 
 def test_loading_refuses_an_unused_key_and_names_it(v2_40k_tiny):
     model, weights = _tiny_model_and_weights(v2_40k_tiny)
     weights["dec.resblock_99.c1_0.weight"] = np.zeros((2, 3, 2), np.float32)
     with pytest.raises(WeightsMismatchError, match=r"unused: dec\.resblock_99\.c1_0\.weight \(2, 3, 2\)"):
-        load_voice_weights(model, weights)
+        load_weights_strictly(model, weights)
 
 
 def test_loading_refuses_a_wrong_shape_and_names_both_shapes(v2_40k_tiny):
@@ -141,7 +137,7 @@ def test_loading_refuses_a_wrong_shape_and_names_both_shapes(v2_40k_tiny):
     upstream_layout = weights["dec.up_0.weight"].transpose(2, 0, 1)  # (O,K,I) -> (I,O,K) not converted
     weights["dec.up_0.weight"] = upstream_layout
     with pytest.raises(WeightsMismatchError, match=r"dec\.up_0\.weight is \(32, 16, 16\), the model needs \(16, 16, 32\)"):
-        load_voice_weights(model, weights)
+        load_weights_strictly(model, weights)
 
 
 def test_module_tree_equals_the_exported_keys(v2_40k_tiny):
@@ -158,8 +154,8 @@ def test_conv_layers_match_torch_including_dilation_stride_and_transpose():
     import mlx.core as mx
     import torch
 
-    from rvc_ios_tools.diff import snr_db
-    from rvc_ios_tools.models.layers import conv1d, conv_transpose1d
+    from rvc_ios_tools.core.diff import snr_db
+    from rvc_ios_tools.core.layers import conv1d, conv_transpose1d
 
     rng = np.random.default_rng(0)
     for in_ch, out_ch, kernel, stride, padding, dilation in [
@@ -195,7 +191,7 @@ def test_phase_upsampling_is_bit_identical_to_torch():
     import torch
     import torch.nn.functional as F
 
-    from rvc_ios_tools.models.generator import cumsum_like_torch, linear_upsample_align_corners
+    from rvc_ios_tools.voice.generator import cumsum_like_torch, linear_upsample_align_corners
 
     rng = np.random.default_rng(0)
     frames, upp = 300, 400

@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rvc_ios_tools import blas, native_conv
+from rvc_ios_tools.core import blas, native_conv
 
 import mlx.core as mx
 
-from rvc_ios_tools.models import layers
+from rvc_ios_tools.core import layers
 
 needs_kernel = pytest.mark.skipif(not native_conv.available(), reason=str(native_conv.unavailable_reason()))
 

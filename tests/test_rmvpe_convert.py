@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from rvc_ios_tools.convert import find_rule
-from rvc_ios_tools.errors import (
+from rvc_ios_tools.core.rules import find_rule
+from rvc_ios_tools.core.errors import (
     ConfigMismatchError,
     CorruptFileError,
     MissingKeyError,
@@ -15,20 +15,22 @@ from rvc_ios_tools.errors import (
     UnsafeCheckpointError,
     WeightsMismatchError,
 )
-from rvc_ios_tools.files import xxh64_tensor
-from rvc_ios_tools.manifest import read_manifest
-from rvc_ios_tools.models.rmvpe import E2E
-from rvc_ios_tools.rmvpe_convert import (
+from rvc_ios_tools.core.files import xxh64_tensor
+from rvc_ios_tools.core.manifest import read_manifest
+from rvc_ios_tools.rmvpe.model import E2E
+from rvc_ios_tools.rmvpe.convert import (
     ARCHITECTURE,
     RMVPE_RULES,
     check_architecture,
+    DEMO_ARCHITECTURES,
+    TINY_ARCHITECTURE,
     convert_rmvpe_state_dict,
-    export_rmvpe,
     select_architecture,
     upstream_rmvpe_shapes,
 )
-from rvc_ios_tools.rmvpe_demo import DEMO_ARCHITECTURES, TINY_ARCHITECTURE, random_rmvpe_state_dict, write_demo_rmvpe
-from rvc_ios_tools.rmvpe_inference import build_rmvpe
+from rvc_ios_tools.rmvpe.export import export_rmvpe
+from rvc_ios_tools.rmvpe.demo import random_rmvpe_state_dict, write_demo_rmvpe
+from rvc_ios_tools.rmvpe.reference import build_rmvpe
 
 torch = pytest.importorskip("torch")
 
@@ -66,7 +68,7 @@ def test_shape_table_is_upstream_e2e_state_dict():
 
 
 def test_tiny_shape_table_is_upstream_e2e_with_a_narrower_bigru():
-    from rvc_ios_tools.upstream_parity import upstream_rmvpe_e2e as upstream_e2e
+    from rvc_ios_tools.rmvpe.upstream import upstream_rmvpe_e2e as upstream_e2e
 
     with torch.device("meta"):
         model = upstream_e2e(TINY_ARCHITECTURE)
@@ -228,7 +230,7 @@ def test_export_writes_weights_and_a_valid_manifest(tmp_path):
 
 
 def test_export_of_a_tiny_demo_records_its_architecture_and_the_reference_reads_it(tmp_path):
-    from rvc_ios_tools.rmvpe_inference import load_rmvpe
+    from rvc_ios_tools.rmvpe.reference import load_rmvpe
 
     checkpoint = write_demo_rmvpe(tmp_path / "tiny.pt", seed=1, preset="tiny")
     weights_path, manifest_path = export_rmvpe(checkpoint, tmp_path / "out")

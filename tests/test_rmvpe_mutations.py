@@ -6,23 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rvc_ios_tools import blas  # noqa: F401  (OpenBLAS before mlx)
-from rvc_ios_tools import rmvpe_inference
+from rvc_ios_tools.core import blas  # noqa: F401  (OpenBLAS before mlx)
+from rvc_ios_tools.rmvpe import reference as rmvpe_inference
 
 import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
 from catalogue_log import log_report  # noqa: E402
-from rvc_ios_tools.diff import compare_golden
-from rvc_ios_tools.golden import read_golden
-from rvc_ios_tools.models import rmvpe as rmvpe_model
-from rvc_ios_tools.rmvpe_convert import convert_rmvpe
-from rvc_ios_tools.rmvpe_demo import demo_audio, random_rmvpe_state_dict
-from rvc_ios_tools.rmvpe_inference import (
-    build_rmvpe,
-    f0_agreement,
-    rmvpe_golden_tensors,
-    write_rmvpe_golden,
-)
+from rvc_ios_tools.core.diff import compare_golden
+from rvc_ios_tools.core.golden import read_golden
+from rvc_ios_tools.rmvpe import model as rmvpe_model
+from rvc_ios_tools.rmvpe.convert import convert_rmvpe
+from rvc_ios_tools.rmvpe.demo import demo_audio, random_rmvpe_state_dict
+from rvc_ios_tools.rmvpe.reference import build_rmvpe, rmvpe_golden_tensors, write_rmvpe_golden
+from rvc_ios_tools.core.pitch_track import f0_agreement
 
 # 0.5 s: 51 frames, so reflect padding adds 13.
 AUDIO_SAMPLES = 8000

@@ -3,7 +3,7 @@
 Upstream runs from a demo rmvpe.pt (every weight and BatchNorm statistic random, so every layer matters)
 through its own loader, `RMVPE(path)`; ours runs from the safetensors `export_rmvpe` wrote for that file.
 Every test that needs the models runs on rmvpe.pt's full network and on the tiny demo preset the committed
-fixtures use (upstream built from its own classes at that size, `upstream_parity.upstream_rmvpe_e2e`).
+fixtures use (upstream built from its own classes at that size, `rmvpe.upstream.upstream_rmvpe_e2e`).
 """
 
 from __future__ import annotations
@@ -15,26 +15,25 @@ torch = pytest.importorskip("torch")
 upstream_rmvpe = pytest.importorskip("rvc.lib.rmvpe", reason="upstream rvc (with librosa) is a test dependency")
 librosa = pytest.importorskip("librosa")
 
-from rvc_ios_tools import mel as mel_spec  # noqa: E402
-from rvc_ios_tools.diff import snr_db  # noqa: E402
-from rvc_ios_tools.rmvpe_convert import export_rmvpe  # noqa: E402
-from rvc_ios_tools.rmvpe_demo import DEMO_ARCHITECTURES, demo_audio, write_demo_rmvpe  # noqa: E402
-from rvc_ios_tools.rmvpe_inference import (  # noqa: E402
+from rvc_ios_tools.rmvpe import mel as mel_spec  # noqa: E402
+from rvc_ios_tools.core.diff import snr_db  # noqa: E402
+from rvc_ios_tools.rmvpe.export import export_rmvpe  # noqa: E402
+from rvc_ios_tools.rmvpe.demo import DEMO_ARCHITECTURES, demo_audio, write_demo_rmvpe  # noqa: E402
+from rvc_ios_tools.rmvpe.reference import (
     AudioTooShortError,
     FRAME_MULTIPLE,
-    RMVPE_MIN_SNR_DB,
     THRESHOLD,
     estimate_f0,
-    f0_agreement,
     load_rmvpe,
     log_mel,
     mel_to_salience,
     rmvpe_golden_tensors,
-    rmvpe_stage_table,
     salience_to_f0,
 )
-from rvc_ios_tools.upstream_parity import load_upstream_rmvpe  # noqa: E402
-from rvc_ios_tools.upstream_parity import run_upstream_rmvpe as upstream_stage_tensors  # noqa: E402
+from rvc_ios_tools.rmvpe.stages import RMVPE_MIN_SNR_DB, rmvpe_stage_table
+from rvc_ios_tools.core.pitch_track import f0_agreement
+from rvc_ios_tools.rmvpe.upstream import load_upstream_rmvpe  # noqa: E402
+from rvc_ios_tools.rmvpe.upstream import run_upstream_rmvpe as upstream_stage_tensors  # noqa: E402
 
 HOP = mel_spec.HOP_LENGTH
 # (samples, why): frame counts 1 + samples // 160.
@@ -168,8 +167,8 @@ def test_reflect_padding_refuses_audio_too_short_to_reflect(models):
 def test_conv2d_3x3_on_mel_major_activations_matches_torch(monkeypatch, native, in_channels, out_channels, bias):
     import mlx.core as mx
 
-    from rvc_ios_tools import native_conv
-    from rvc_ios_tools.models import rmvpe as rmvpe_model
+    from rvc_ios_tools.core import native_conv
+    from rvc_ios_tools.rmvpe import model as rmvpe_model
 
     if native and not native_conv.available():
         pytest.fail(native_conv.unavailable_reason())
@@ -199,7 +198,7 @@ def test_conv2d_3x3_on_mel_major_activations_matches_torch(monkeypatch, native, 
 def test_subpixel_transposed_conv_on_mel_major_activations_matches_torch(stride, output_padding):
     import mlx.core as mx
 
-    from rvc_ios_tools.models import rmvpe as rmvpe_model
+    from rvc_ios_tools.rmvpe import model as rmvpe_model
 
     rng = np.random.default_rng(5)
     image = rng.standard_normal((2, 6, 9, 5)).astype(np.float32)  # NCHW: (B, C, T, mel)
@@ -218,8 +217,8 @@ def test_subpixel_transposed_conv_on_mel_major_activations_matches_torch(stride,
 def test_bigru_matches_torch_bidirectional_gru(monkeypatch, native):
     import mlx.core as mx
 
-    from rvc_ios_tools import native_conv
-    from rvc_ios_tools.models import rmvpe as rmvpe_model
+    from rvc_ios_tools.core import native_conv
+    from rvc_ios_tools.rmvpe import model as rmvpe_model
 
     if native and not native_conv.available():
         pytest.fail(native_conv.unavailable_reason())
@@ -242,7 +241,7 @@ def test_bigru_matches_torch_bidirectional_gru(monkeypatch, native):
 def test_native_gru_recurrence_refuses_mismatched_shapes():
     import mlx.core as mx
 
-    from rvc_ios_tools import native_conv
+    from rvc_ios_tools.core import native_conv
 
     gates = mx.zeros((1, 4, 15))
     with pytest.raises(ValueError, match="weight_hh must be"):
@@ -256,7 +255,7 @@ def test_native_gru_recurrence_refuses_mismatched_shapes():
 def test_native_gru_recurrence_reads_strided_inputs_like_contiguous_ones():
     import mlx.core as mx
 
-    from rvc_ios_tools import native_conv
+    from rvc_ios_tools.core import native_conv
 
     rng = np.random.default_rng(8)
     gates = rng.standard_normal((2, 6, 12)).astype(np.float32)

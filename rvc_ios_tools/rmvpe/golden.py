@@ -1,0 +1,40 @@
+"""`rvc-ios golden generate --kind rmvpe`: run the MLX RMVPE on exported weights and write a golden set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.files import sha256_file
+from ..core.golden import GoldenSet
+from ..core.manifest import load_exported
+from ..core.wav import read_wav_16k_mono
+from .demo import demo_audio
+
+
+def generate_rmvpe_golden(
+    assets_dir: Path,
+    model_name: str,
+    out_dir: Path,
+    *,
+    audio_file: Path | None = None,
+    seed: int = 0,
+    seconds: float = 3.0,
+    pad_mode: str = "reflect",
+) -> GoldenSet:
+    """RMVPE golden set on a WAV file, or on a voice-like test signal synthesised from `seed`."""
+    from .reference import build_rmvpe, write_rmvpe_golden  # imports mlx
+
+    manifest, weights = load_exported(assets_dir, model_name)
+    if audio_file is not None:
+        audio = read_wav_16k_mono(audio_file)
+    else:
+        audio = np.asarray(demo_audio(round(seconds * 16000), seed), dtype=np.float32).reshape(1, -1)
+    return write_rmvpe_golden(
+        out_dir, build_rmvpe(weights, manifest["rmvpe"]["architecture"]), audio,
+        model_name=model_name,
+        manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
+        seed=seed,
+        pad_mode=pad_mode,
+    )
