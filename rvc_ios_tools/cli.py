@@ -250,10 +250,12 @@ def golden_generate(
     model_name: str = typer.Option(..., "--model-name", help="Exported model to run."),
     output: Path = typer.Option(..., "--output", help="Golden set folder to write (golden.safetensors + index.json)."),
     inputs: Optional[Path] = typer.Option(
-        None, "--inputs", help="Inputs file (.safetensors/.npz with phone, phone_lengths, pitch, pitchf, sid). "
-        "Default: synthesised from --seed."
+        None, "--inputs", help="Inputs file (.safetensors/.npz with phone, phone_lengths, pitch, pitchf, sid, and "
+        "optionally the random draws noise.z_p (1, inter, T), noise.nsf (1, T*upp, 1), noise.nsf_phase (1, 1), e.g. "
+        "from `rvc-ios capture-upstream`). Default: synthesised from --seed."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs and for every noise draw."),
+    seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs and for every noise draw the inputs file "
+                             "does not hold."),
     seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs (voice: 100 frames per second)."),
     kind: str = typer.Option("voice", "--kind", help="voice (synthesizer) or rmvpe (pitch model exported with --rmvpe)."),
     audio: Optional[Path] = typer.Option(None, "--audio", help="rmvpe: a 16 kHz mono 16-bit WAV (default: a test signal from --seed)."),
@@ -279,6 +281,41 @@ def golden_generate(
     else:
         raise RvcIosError(f"--kind must be voice or rmvpe, not {kind!r}.")
     typer.echo(f"wrote {output} ({len(golden.tensors)} tensors, {len(golden.stage_table.stages)} stages)")
+
+
+@app.command("capture-upstream")
+@user_errors
+def capture_upstream(
+    model_name: str = typer.Option(..., "--model-name", help="Voice to run (NAME.pth or NAME/ in --models-dir)."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where voices live (default: $RVC_MODELS_DIR, else ./assets/weights)."),
+    output: Path = typer.Option(..., "--output", help="Folder for inputs.safetensors and upstream.safetensors."),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", help="Inputs file (as `golden generate --inputs`; "
+                                          "noise in it is ignored: upstream draws its own). Default: synthesised from --seed."),
+    seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs."),
+    seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs."),
+    torch_seed: int = typer.Option(0, "--torch-seed", help="torch.manual_seed for upstream's own random draws."),
+) -> None:
+    """Run upstream PyTorch (the test-only rvc==0.3.5) on your voice with its own random draws, recorded.
+
+    Writes OUTPUT/inputs.safetensors (the inputs and upstream's draws, for `rvc-ios golden generate --inputs`)
+    and OUTPUT/upstream.safetensors (upstream's every stage, a candidate for `rvc-ios golden diff`), so the MLX
+    reference, and through its golden set your port, are held to PyTorch on your own voice:
+
+      rvc-ios capture-upstream --model-name Drake --output up/
+      rvc-ios golden generate --assets Assets --model-name Drake --inputs up/inputs.safetensors --output golden/Drake
+      rvc-ios golden diff golden/Drake up/upstream.safetensors
+    """
+    from .core.export import StepReporter
+    from .core.locate import find_model
+    from .core.locate import models_dir as resolve_models_dir
+    from .voice.upstream import write_upstream_capture
+
+    source = find_model(model_name, resolve_models_dir(models_dir))
+    with StepReporter().step(f"running upstream PyTorch on {source.name}"):
+        inputs_path, candidate_path = write_upstream_capture(
+            source, output, inputs_file=inputs, seed=seed, seconds=seconds, torch_seed=torch_seed
+        )
+    typer.echo(f"wrote {inputs_path} (inputs and upstream's draws) and {candidate_path} (upstream's every stage)")
 
 
 @golden_app.command("diff")

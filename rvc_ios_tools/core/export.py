@@ -19,9 +19,14 @@ from .files import SafetensorsWriter, atomic_output, xxh64_tensor
 class StepReporter:
     """Progress on stderr for steps that can take over a second: a line when a step starts and ends."""
 
-    def __init__(self, enabled: bool = True, stream=sys.stderr):
+    def __init__(self, enabled: bool = True, stream=None):
         self.enabled = enabled
-        self.stream = stream
+        self._stream = stream
+
+    @property
+    def stream(self):
+        # Looked up when used, not when defined: a caller (or a test runner) may have replaced sys.stderr.
+        return self._stream if self._stream is not None else sys.stderr
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[None]:

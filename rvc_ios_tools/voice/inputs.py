@@ -1,5 +1,10 @@
 """The inputs a voice golden set is run on: synthesized (`synthesize_voice_inputs`) or read from a user's
-file (`read_inputs_file`), with the coarse pitch computed exactly as upstream's pipeline does."""
+file (`read_inputs_file`), with the coarse pitch computed exactly as upstream's pipeline does.
+
+A user's file may also hold any of the run's random draws under their golden names (`noise.z_p`, `noise.nsf`,
+`noise.nsf_phase`), for instance upstream's own draws recorded by `rvc-ios upstream capture`, so a golden run
+replays an upstream PyTorch run exactly.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import numpy as np
 import safetensors.numpy
 
 from ..core.errors import RvcIosError
-from .stages import voice_shape
+from .stages import VoiceShape, voice_shape
 
 # RVC's HuBERT features come at 50 frames/s; upstream's pipeline repeats each frame twice
 # (F.interpolate(scale_factor=2), nearest) so the synthesizer runs at 100 frames/s.
@@ -23,6 +28,8 @@ F0_MIN_HZ = 50.0
 F0_MAX_HZ = 1100.0
 
 INPUT_NAMES = ("phone", "phone_lengths", "pitch", "pitchf", "sid")
+# Upstream infer()'s random draws, in its call order: randn_like(m_p), SineGen's randn_like, then its rand.
+NOISE_NAMES = ("noise.z_p", "noise.nsf", "noise.nsf_phase")
 
 
 class InputsFileError(RvcIosError):
@@ -122,9 +129,11 @@ def read_inputs_file(path: Path, config_like: Any = None) -> dict[str, np.ndarra
         raise InputsFileError(f"{path} cannot be read as {path.suffix} ({exc}).") from None
     fix = f"Write {path.name} with `phone` (1, T, 256 or 768) float32 and, for f0 voices, `pitchf` (1, T) in Hz."
 
-    unknown = sorted(set(raw) - set(INPUT_NAMES))
+    unknown = sorted(set(raw) - set(INPUT_NAMES) - set(NOISE_NAMES))
     if unknown:
-        raise InputsFileError(f"{path}: unknown tensors {', '.join(unknown)}; allowed: {', '.join(INPUT_NAMES)}.")
+        raise InputsFileError(
+            f"{path}: unknown tensors {', '.join(unknown)}; allowed: {', '.join(INPUT_NAMES + NOISE_NAMES)}."
+        )
     if "phone" not in raw:
         raise InputsFileError(f"{path} has no `phone` tensor. {fix}")
     phone = raw["phone"]
@@ -178,4 +187,45 @@ def read_inputs_file(path: Path, config_like: Any = None) -> dict[str, np.ndarra
             raise InputsFileError(
                 f"{path}: `sid` {inputs['sid'][0]} is out of range; the voice has {shape.speaker_count} speaker(s)."
             )
+        inputs.update(read_noise(path, raw, shape, frames))
+    elif any(name in raw for name in NOISE_NAMES):
+        raise InputsFileError(f"{path}: noise tensors can only be checked against a voice; pass the voice's config.")
     return inputs
+
+
+def expected_noise_shapes(shape: VoiceShape, frames: int) -> dict[str, tuple[int, ...]]:
+    """Each draw's shape for a batch-1 run of `frames` synthesizer frames (upstream's layouts)."""
+    if shape.inter_channels is None:
+        raise InputsFileError("The voice config lacks `inter_channels`; pass the voice's manifest or checkpoint.")
+    shapes = {"noise.z_p": (1, shape.inter_channels, frames)}
+    if shape.f0:
+        shapes["noise.nsf"] = (1, frames * math.prod(shape.upsample_rates), 1)
+        shapes["noise.nsf_phase"] = (1, 1)
+    return shapes
+
+
+def read_noise(path: Path, raw: dict[str, np.ndarray], shape: VoiceShape, frames: int) -> dict[str, np.ndarray]:
+    """The draws `raw` holds, each checked against the voice: name, shape, float32, finite values."""
+    expected = expected_noise_shapes(shape, frames)
+    noise: dict[str, np.ndarray] = {}
+    for name in NOISE_NAMES:
+        if name not in raw:
+            continue
+        array = raw[name]
+        if name not in expected:
+            raise InputsFileError(f"{path}: `{name}` is given, but this voice has no f0 and never draws it; remove it.")
+        if tuple(array.shape) != expected[name]:
+            raise InputsFileError(
+                f"{path}: `{name}` has shape {tuple(array.shape)}; this voice and {frames} frames need {expected[name]}."
+            )
+        if array.dtype != np.float32:
+            raise InputsFileError(f"{path}: `{name}` is {array.dtype}; write the draw as float32, as upstream draws it.")
+        if not np.isfinite(array).all():
+            raise InputsFileError(f"{path}: `{name}` holds NaN or infinite values; a random draw is always finite.")
+        noise[name] = np.array(array, dtype=np.float32)
+    if "noise.nsf_phase" in noise:
+        if not ((noise["noise.nsf_phase"] >= 0) & (noise["noise.nsf_phase"] < 1)).all():
+            raise InputsFileError(f"{path}: `noise.nsf_phase` must lie in [0, 1), as torch.rand draws it.")
+        # Upstream's SineGen zeroes the fundamental's initial phase (`rand_ini[:, 0] = 0`) after drawing it.
+        noise["noise.nsf_phase"][:, 0] = 0.0
+    return noise

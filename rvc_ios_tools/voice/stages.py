@@ -22,6 +22,7 @@ class VoiceShape:
     feature_dim: int
     upsample_rates: tuple[int, ...]
     speaker_count: int = 1
+    inter_channels: int | None = None  # the prior's channel count (noise.z_p), when the config carries it
 
 
 def voice_shape(config_like: Any) -> VoiceShape:
@@ -52,6 +53,7 @@ def voice_shape(config_like: Any) -> VoiceShape:
             feature_dim=feature_dim,
             upsample_rates=tuple(int(rate) for rate in fields["upsample_rates"]),
             speaker_count=int(fields.get("speaker_count", fields.get("spk_embed_dim", 1))),
+            inter_channels=int(fields["inter_channels"]) if "inter_channels" in fields else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelConfigError(

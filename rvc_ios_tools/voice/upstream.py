@@ -12,11 +12,14 @@ torch and the upstream `rvc` package are imported lazily: the rest of the packag
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from ..core.errors import RvcIosError
 from ..core.figures import StageFigure, compare_runs
+from ..core.files import atomic_output, write_safetensors
 from .checkpoint import VoiceCheckpoint, voice_from_payload
 
 
@@ -78,8 +81,68 @@ def injected_noise(noise: Mapping[str, np.ndarray]):
         torch.randn_like, torch.rand = original_randn_like, original_rand
 
 
-def run_upstream_voice(model, f0: bool, inputs: Mapping[str, np.ndarray], noise: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Upstream `infer` with our noise; every golden tensor (docs/formats.md) in upstream's layout."""
+class RecordedNoise(dict):
+    """Upstream's own draws of one run, by golden name, filled in by `recorded_noise` as upstream makes them."""
+
+
+@contextlib.contextmanager
+def recorded_noise():
+    """Within the block, torch.randn_like / torch.rand draw from torch's own generator as usual, and every draw
+    is kept under its golden name, in upstream's call order: randn_like(m_p) is `noise.z_p`, SineGen's
+    randn_like `noise.nsf`, its rand `noise.nsf_phase`.
+
+    The phase tensor is kept by reference, so it is read after upstream zeroes its first column in place
+    (`rand_ini[:, 0] = 0`): what is recorded is the phase upstream used.
+    """
+    import torch
+
+    recorded = RecordedNoise()
+    drawn: dict[str, list] = {"normal": [], "uniform": []}
+    original_randn_like, original_rand = torch.randn_like, torch.rand
+
+    def randn_like(*args, **kwargs):
+        value = original_randn_like(*args, **kwargs)
+        drawn["normal"].append(value)
+        return value
+
+    def rand(*args, **kwargs):
+        value = original_rand(*args, **kwargs)
+        drawn["uniform"].append(value)
+        return value
+
+    torch.randn_like, torch.rand = randn_like, rand
+    try:
+        yield recorded
+    finally:
+        torch.randn_like, torch.rand = original_randn_like, original_rand
+    names = {"normal": ["noise.z_p", "noise.nsf"], "uniform": ["noise.nsf_phase"]}
+    for kind, values in drawn.items():
+        if len(values) > len(names[kind]):
+            raise RuntimeError(f"upstream made {len(values)} {kind} draws; expected at most {len(names[kind])}")
+        for name, value in zip(names[kind], values):
+            recorded[name] = value.detach().cpu().numpy().astype(np.float32)
+
+
+def capture_upstream_run(
+    checkpoint: VoiceCheckpoint, inputs: Mapping[str, np.ndarray], torch_seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Upstream `infer` on `inputs` with torch's own random draws (from `torch.manual_seed(torch_seed)`).
+
+    Returns (the draws by golden name, every golden tensor of the run in upstream's layout).
+    """
+    import torch
+
+    torch.manual_seed(torch_seed)
+    with recorded_noise() as noise:
+        tensors = run_upstream_voice(upstream_model(checkpoint), checkpoint.f0, inputs, None)
+    return dict(noise), tensors
+
+
+def run_upstream_voice(
+    model, f0: bool, inputs: Mapping[str, np.ndarray], noise: Mapping[str, np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    """Upstream `infer` with our noise (None: upstream draws its own); every golden tensor (docs/formats.md)
+    in upstream's layout."""
     import torch
 
     captured: dict[str, Any] = {}
@@ -117,7 +180,7 @@ def run_upstream_voice(model, f0: bool, inputs: Mapping[str, np.ndarray], noise:
 
     t = {name: torch.from_numpy(np.asarray(value)) for name, value in inputs.items()}
     try:
-        with torch.no_grad(), injected_noise(noise):
+        with torch.no_grad(), (injected_noise(noise) if noise is not None else contextlib.nullcontext()):
             if f0:
                 audio, x_mask, (z, z_p, m_p, logs_p) = model.infer(
                     t["phone"], t["phone_lengths"].long(), t["pitch"].long(), t["pitchf"], t["sid"].long()
@@ -157,8 +220,6 @@ def run_upstream_voice(model, f0: bool, inputs: Mapping[str, np.ndarray], noise:
 
 def demo_checkpoint(preset_name: str, seed: int) -> VoiceCheckpoint:
     """A demo voice as it would be read back from disk (fp16 weights), without touching the disk."""
-    from pathlib import Path
-
     from .demo import build_upstream_voice, preset, voice_payload
 
     spec = preset(preset_name)
@@ -182,3 +243,56 @@ def parity_figures(preset: str, seconds: float, seed: int) -> list[StageFigure]:
     candidate = run_voice(convert_voice(checkpoint), checkpoint, inputs, noise)
     order = [spec.name for spec in voice_spec(checkpoint).stage_table().tensors if spec.name in reference]
     return compare_runs({name: reference[name] for name in order}, candidate)
+
+
+# --- capturing an upstream run for `golden generate --inputs` -------------------------------------------------
+
+CAPTURE_INPUTS_FILE = "inputs.safetensors"
+CAPTURE_CANDIDATE_FILE = "upstream.safetensors"
+
+
+class UpstreamUnavailableError(RvcIosError):
+    """The test-only upstream code (`rvc==0.3.5`) is not installed."""
+
+
+def require_upstream() -> None:
+    try:
+        import rvc.lib.infer_pack.models  # noqa: F401
+    except ImportError as exc:
+        raise UpstreamUnavailableError(
+            f"Upstream RVC is not installed ({exc}); install it with `pip install --no-deps rvc==0.3.5` "
+            "(the README's set-up does), then run this again."
+        ) from None
+
+
+def write_upstream_capture(
+    voice_path: Path, out_dir: Path, *, inputs_file: Path | None, seed: int, seconds: float, torch_seed: int
+) -> tuple[Path, Path]:
+    """Run upstream on the voice with its own draws; write the inputs file `golden generate --inputs` takes
+    (inputs and draws) and upstream's every stage as a candidate for `golden diff`. Both land or neither."""
+    from .checkpoint import load_voice
+    from .inputs import read_inputs_file, synthesize_voice_inputs
+    from .stages import voice_stage_table
+
+    require_upstream()
+    checkpoint = load_voice(voice_path)
+    if inputs_file is not None:
+        inputs = read_inputs_file(inputs_file, checkpoint)
+        inputs = {name: array for name, array in inputs.items() if not name.startswith("noise.")}
+    else:
+        inputs = synthesize_voice_inputs(checkpoint, seed, seconds)
+    noise, tensors = capture_upstream_run(checkpoint, inputs, torch_seed)
+    table = voice_stage_table(checkpoint)
+    produced = {spec.name: spec.layout for spec in table.tensors if spec.stage is not None}
+    candidate_metadata = {
+        "producer": f"upstream PyTorch (rvc 0.3.5), {voice_path.name}, torch.manual_seed({torch_seed})",
+        "mode": "chained",
+        **{f"layout.{name}": layout for name, layout in produced.items()},
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs_path, candidate_path = out_dir / CAPTURE_INPUTS_FILE, out_dir / CAPTURE_CANDIDATE_FILE
+    with atomic_output(candidate_path) as tmp_candidate, atomic_output(inputs_path) as tmp_inputs:
+        write_safetensors(tmp_inputs, {**inputs, **noise}, {"producer": candidate_metadata["producer"]})
+        write_safetensors(tmp_candidate, {name: tensors[name] for name in produced}, candidate_metadata)
+    return inputs_path, candidate_path
