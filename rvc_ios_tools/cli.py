@@ -71,8 +71,13 @@ def version_callback(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="First print which OpenBLAS kernel the MLX "
+                                 "reference runs on, and why (a generic fallback on a newer CPU is replaced)."),
 ) -> None:
-    pass
+    if verbose:
+        from .core import blas
+
+        typer.echo(blas.kernel_description(), err=True)
 
 
 @app.command()

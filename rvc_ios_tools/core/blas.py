@@ -14,6 +14,15 @@ at 0.4 Gelem/s instead of 3.5. `reuse_freed_memory` turns mmap off for malloc an
 so freed buffers are reused. It is process-wide (PyTorch in the same process benefits as well), so it
 runs on import only on Linux and can be switched off with RVC_IOS_KEEP_MALLOC=1.
 
+Third, the right OpenBLAS kernel. Debian's OpenBLAS 0.3.21 does not recognise some newer CPUs (AVX-512
+Xeons among them) and falls back to a generic kernel ("Prescott": sgemm 66 GFLOP/s instead of 219 with the
+SkylakeX kernel), which silently makes the MLX reference three times slower. OpenBLAS picks its kernel once,
+when the library initialises, reading OPENBLAS_CORETYPE then; so before loading it here we ask a throwaway
+child process which kernel it would pick (`probe_core_name`), and when that is a pre-AVX2 fallback on a CPU
+with AVX2 or AVX-512 (`forced_core_type`) we set OPENBLAS_CORETYPE for this process and its children.
+A value the user set always wins. The probe's answer is passed on in RVC_IOS_OPENBLAS_PROBED, so child
+processes do not probe again.
+
 On other systems (macOS uses Accelerate and its own allocator) this module does nothing.
 """
 
@@ -22,8 +31,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 # Tried in order; the first is what libopenblas0-pthread installs on Debian/Ubuntu x86_64 and arm64.
 OPENBLAS_CANDIDATES = (
@@ -44,6 +55,103 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+CORETYPE_ENV = "OPENBLAS_CORETYPE"
+PROBED_ENV = "RVC_IOS_OPENBLAS_PROBED"
+# Test seam: treat the probed kernel as this one (e.g. Prescott), to exercise the forcing on any CPU.
+ASSUME_CORE_ENV = "RVC_IOS_ASSUME_OPENBLAS_CORE"
+
+# OpenBLAS x86 kernels without AVX2 code: on a CPU that has AVX2 they are a detection miss, not a choice.
+PRE_AVX2_CORES = frozenset({
+    "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
+    "nehalem", "sandybridge", "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver",
+    "steamroller", "excavator", "generic",
+})
+AVX512_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"})
+AVX2_FLAGS = frozenset({"avx2", "fma"})
+
+_core_choice: str = ""
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The first processor's `flags` from /proc/cpuinfo (empty where there is none)."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("flags") and ":" in line:
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def forced_core_type(core_name: str, flags: frozenset[str], environment: dict[str, str]) -> str | None:
+    """The OPENBLAS_CORETYPE to set, or None: only when OpenBLAS fell back to a pre-AVX2 kernel on a CPU with
+    AVX-512 (-> SkylakeX) or AVX2 and FMA (-> Haswell), and the user set none."""
+    if environment.get(CORETYPE_ENV):
+        return None
+    if core_name.strip().lower() not in PRE_AVX2_CORES:
+        return None
+    if AVX512_FLAGS <= flags:
+        return "SkylakeX"
+    if AVX2_FLAGS <= flags:
+        return "Haswell"
+    return None
+
+
+_PROBE = (
+    "import ctypes, sys\n"
+    "lib = ctypes.CDLL(sys.argv[1])\n"
+    "lib.openblas_get_corename.restype = ctypes.c_char_p\n"
+    "print(lib.openblas_get_corename().decode())\n"
+)
+
+
+def probe_core_name(library: str) -> str | None:
+    """The kernel OpenBLAS picks on its own here, asked of a child process (this one must not load it yet)."""
+    env = {k: v for k, v in os.environ.items() if k != CORETYPE_ENV}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        done = subprocess.run([sys.executable, "-S", "-c", _PROBE, library], capture_output=True, text=True,
+                              env=env, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def choose_core_type(library: str) -> None:
+    """Set OPENBLAS_CORETYPE before `library` loads when OpenBLAS would fall back to a generic kernel."""
+    global _core_choice
+    if os.environ.get(CORETYPE_ENV):
+        _core_choice = f"set by {CORETYPE_ENV}"
+        return
+    probed = os.environ.get(PROBED_ENV) or probe_core_name(library)
+    if probed is None:
+        return
+    os.environ[PROBED_ENV] = probed
+    probed = os.environ.get(ASSUME_CORE_ENV, probed)
+    forced = forced_core_type(probed, cpu_flags(), dict(os.environ))
+    if forced is not None:
+        os.environ[CORETYPE_ENV] = forced
+        cpu = "AVX-512" if forced == "SkylakeX" else "AVX2"
+        _core_choice = f"forced: OpenBLAS alone picked {probed}, a generic kernel, on a CPU with {cpu}"
+
+
+def kernel_name() -> str | None:
+    """The kernel the loaded OpenBLAS runs (`openblas_get_corename`), or None without OpenBLAS."""
+    if _openblas is None:
+        return None
+    get = _openblas.openblas_get_corename
+    get.restype = ctypes.c_char_p
+    return get().decode()
+
+
+def kernel_description() -> str:
+    """One line for benchmarks and `--verbose`: which kernel runs, and why."""
+    name = kernel_name()
+    if name is None:
+        return "OpenBLAS not loaded (MLX uses the wheel's reference BLAS)"
+    return f"OpenBLAS kernel {name} ({_core_choice or 'chosen by OpenBLAS'})"
+
+
 def load_openblas() -> ctypes.CDLL | None:
     """Load OpenBLAS globally if this is Linux and mlx is not imported yet; return the library or None."""
     global _openblas
@@ -60,6 +168,9 @@ def load_openblas() -> ctypes.CDLL | None:
     if found:
         candidates.append(found)
     for name in candidates:
+        if "/" in name and not os.path.exists(name):
+            continue
+        choose_core_type(name)
         try:
             _openblas = ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
             return _openblas
