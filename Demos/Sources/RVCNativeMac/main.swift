@@ -4,6 +4,8 @@ import RVCNative
 // A thin command line over RVCNative: parse, call, print. Errors end the process with one line and a
 // non-zero exit code (2 for usage mistakes, 1 for unusable files).
 
+reexecuteWithCPUsBLASKernelIfNeeded()  // before anything else: see BLASKernelSelection.swift
+
 let overview = """
 RVCNativeMac: run an exported RVC voice, or the RMVPE pitch model, in dependency-free Swift.
 
@@ -11,6 +13,7 @@ Usage:
   RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced] [--pad-mode MODE]
   RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
   RVCNativeMac f0 --assets DIR --model NAME --inputs PATH --output FILE [--pad-mode MODE] [--repeats N]
+  RVCNativeMac blas-kernel [--verbose]
   RVCNativeMac help [COMMAND]
   RVCNativeMac COMMAND --help
 
@@ -19,6 +22,7 @@ Commands:
               intermediate the golden set names (a candidate file for `rvc-ios golden diff`).
   synthesize  Run the voice for audio only, decoding in time chunks to bound memory.
   f0          Run the RMVPE pitch model on 16 kHz audio for f0 only, timing each stage.
+  blas-kernel Print the OpenBLAS kernel the matrix products run on (--verbose: and why).
 
 """
 
@@ -245,15 +249,19 @@ func main() -> Int32 {
         case "synthesize":
             if wantsHelp { print(synthesizeHelp, terminator: ""); return 0 }
             try synthesizeCommand(rest)
+        case "blas-kernel":
+            if wantsHelp { print(blasKernelHelp, terminator: ""); return 0 }
+            try blasKernelCommand(rest)
         case "help":
             switch rest.first {
             case "run": print(runHelp, terminator: "")
             case "synthesize": print(synthesizeHelp, terminator: "")
             case "f0": print(f0Help, terminator: "")
+            case "blas-kernel": print(blasKernelHelp, terminator: "")
             default: print(overview, terminator: "")
             }
         default:
-            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize or f0 (see --help).")
+            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize, f0 or blas-kernel (see --help).")
         }
         return 0
     } catch let error as UsageError {
