@@ -80,6 +80,7 @@ def main() -> None:
         raise SystemExit(native_conv.unavailable_reason())
     torch.set_num_threads(args.threads)
     blas.set_num_threads(args.threads)
+    print(f"MLX and the native kernel on {blas.kernel_description()}")
     print(f"threads: torch {torch.get_num_threads()}, OpenBLAS (MLX and native) {blas.num_threads()}; "
           f"input leaky ReLU: {args.slope}; best of {args.repeats}, ms")
     print(f"{'C':>4} {'L':>7} {'K':>3} {'d':>2} | {'per-tap':>8} {'native':>8} {'torch':>8} | {'torch/native':>12}")

@@ -99,6 +99,10 @@ def main() -> None:
     audio = demo_audio(int(round(args.seconds * 16000)), seed=args.seed)
     print(f"RMVPE (full size, demo weights), {args.seconds:g} s of 16 kHz audio ({1 + len(audio) // 160} frames); "
           f"Swift on {os.cpu_count()} core(s), torch {torch.get_num_threads()} / OpenBLAS {blas.num_threads()} thread(s)")
+    print(f"MLX reference on {blas.kernel_description()}")
+    from bench_swift import swift_blas_kernel
+
+    print(f"Swift on {swift_blas_kernel(binary)}")
 
     out = args.work_dir / "f0-swift.safetensors"
     model = load_rmvpe(args.work_dir / f"{checkpoint.stem}.safetensors")

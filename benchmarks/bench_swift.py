@@ -77,6 +77,12 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def swift_blas_kernel(binary: Path) -> str:
+    """RVCNativeMac's own account of the OpenBLAS kernel it runs (after any start-up switch)."""
+    done = subprocess.run([str(binary), "blas-kernel", "--verbose"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="v2-40k")
@@ -127,6 +133,7 @@ def main() -> None:
             torch_cpu.append(cpu_seconds() - cpu_start)
 
     print(f"{args.preset}, {args.seconds:g} s of audio, {args.threads} core(s), decoder chunk {args.chunk_frames} frames")
+    print(f"Swift on {swift_blas_kernel(binary)}; MLX reference on {blas.kernel_description()}")
     walls, syntheses, swift_cpu, peaks = zip(*swift_runs)
     print(f"Swift process     best {min(walls):7.2f} s   median {statistics.median(walls):7.2f} s   (load + verify + synthesis)")
     print(f"Swift synthesis   best {min(syntheses):7.2f} s   median {statistics.median(syntheses):7.2f} s   "

@@ -45,7 +45,8 @@ def main() -> None:
     noise = draw_noise(checkpoint, inputs, args.seed)
 
     print(f"{args.preset}, {args.seconds:g} s of audio, {args.threads} thread(s) "
-          f"(torch {torch.get_num_threads()}, OpenBLAS {blas.num_threads()}, openblas loaded: {blas.openblas_loaded()})")
+          f"(torch {torch.get_num_threads()}, OpenBLAS {blas.num_threads()})")
+    print(f"MLX reference on {blas.kernel_description()}")
     mlx_run = mlx_runner(checkpoint, convert_voice(checkpoint), inputs, noise)
     torch_run = torch_runner(checkpoint, inputs, noise)
     mlx_times, torch_times = [], []

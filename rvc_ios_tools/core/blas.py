@@ -18,8 +18,8 @@ Third, the right OpenBLAS kernel. Debian's OpenBLAS 0.3.21 does not recognise so
 Xeons among them) and falls back to a generic kernel ("Prescott": sgemm 66 GFLOP/s instead of 219 with the
 SkylakeX kernel), which silently makes the MLX reference three times slower. OpenBLAS picks its kernel once,
 when the library initialises, reading OPENBLAS_CORETYPE then; so before loading it here we ask a throwaway
-child process which kernel it would pick (`probe_core_name`), and when that is a pre-AVX2 fallback on a CPU
-with AVX2 or AVX-512 (`forced_core_type`) we set OPENBLAS_CORETYPE for this process and its children.
+child process which kernel it would pick (`probe_core_name`), and when that kernel is for an older instruction
+set than the CPU has (`forced_core_type`) we set OPENBLAS_CORETYPE for this process and its children.
 A value the user set always wins. The probe's answer is passed on in RVC_IOS_OPENBLAS_PROBED, so child
 processes do not probe again.
 
@@ -60,13 +60,19 @@ PROBED_ENV = "RVC_IOS_OPENBLAS_PROBED"
 # Test seam: treat the probed kernel as this one (e.g. Prescott), to exercise the forcing on any CPU.
 ASSUME_CORE_ENV = "RVC_IOS_ASSUME_OPENBLAS_CORE"
 
-# OpenBLAS x86 kernels without AVX2 code: on a CPU that has AVX2 they are a detection miss, not a choice.
-PRE_AVX2_CORES = frozenset({
-    "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
-    "nehalem", "sandybridge", "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer", "piledriver",
-    "steamroller", "excavator", "generic",
-})
-AVX512_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"})
+# The instruction-set tier of each OpenBLAS 0.3.21 x86 kernel, and the kernel that serves each tier. The same
+# table as the Swift port's (Demos/Sources/RVCNative/Tensor/BLASKernel.swift), so both choose alike.
+TIERS = ("pre-AVX", "AVX", "AVX2", "AVX-512")
+TIER_CORE_TYPES = {"AVX": "Sandybridge", "AVX2": "Haswell", "AVX-512": "SkylakeX"}
+KERNEL_TIERS = {
+    **dict.fromkeys(("unknown", "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn",
+                     "dunnington", "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "bobcat", "nano"),
+                    "pre-AVX"),
+    **dict.fromkeys(("sandybridge", "bulldozer", "piledriver", "steamroller"), "AVX"),
+    **dict.fromkeys(("haswell", "excavator", "zen"), "AVX2"),
+    **dict.fromkeys(("skylakex", "cooperlake", "sapphirerapids"), "AVX-512"),
+}
+AVX512_FLAGS = frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl"})
 AVX2_FLAGS = frozenset({"avx2", "fma"})
 
 _core_choice: str = ""
@@ -83,18 +89,29 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def forced_core_type(core_name: str, flags: frozenset[str], environment: dict[str, str]) -> str | None:
-    """The OPENBLAS_CORETYPE to set, or None: only when OpenBLAS fell back to a pre-AVX2 kernel on a CPU with
-    AVX-512 (-> SkylakeX) or AVX2 and FMA (-> Haswell), and the user set none."""
-    if environment.get(CORETYPE_ENV):
-        return None
-    if core_name.strip().lower() not in PRE_AVX2_CORES:
-        return None
+def cpu_tier(flags: frozenset[str]) -> str:
     if AVX512_FLAGS <= flags:
-        return "SkylakeX"
+        return "AVX-512"
     if AVX2_FLAGS <= flags:
-        return "Haswell"
-    return None
+        return "AVX2"
+    return "AVX" if "avx" in flags else "pre-AVX"
+
+
+def kernel_tier(core_name: str) -> str | None:
+    """The tier a kernel is written for; None for a name this table does not know (a newer OpenBLAS)."""
+    name = core_name.strip().lower()
+    return "pre-AVX" if "generic" in name else KERNEL_TIERS.get(name)
+
+
+def forced_core_type(core_name: str, flags: frozenset[str], environment: dict[str, str]) -> str | None:
+    """The OPENBLAS_CORETYPE to set, or None: only when OpenBLAS picked a kernel for an older instruction set
+    than the CPU has (a detection miss: e.g. Prescott on an AVX-512 Xeon -> SkylakeX), and the user set none."""
+    if environment.get(CORETYPE_ENV, "").strip():
+        return None
+    picked, available = kernel_tier(core_name), cpu_tier(flags)
+    if picked is None or TIERS.index(picked) >= TIERS.index(available):
+        return None
+    return TIER_CORE_TYPES[available]
 
 
 _PROBE = (
@@ -131,8 +148,7 @@ def choose_core_type(library: str) -> None:
     forced = forced_core_type(probed, cpu_flags(), dict(os.environ))
     if forced is not None:
         os.environ[CORETYPE_ENV] = forced
-        cpu = "AVX-512" if forced == "SkylakeX" else "AVX2"
-        _core_choice = f"forced: OpenBLAS alone picked {probed}, a generic kernel, on a CPU with {cpu}"
+        _core_choice = f"forced: OpenBLAS alone picked {probed}, a {kernel_tier(probed)} kernel, on a CPU with {cpu_tier(cpu_flags())}"
 
 
 def kernel_name() -> str | None:

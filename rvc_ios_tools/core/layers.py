@@ -195,8 +195,8 @@ def load_weights_strictly(model: nn.Module, tensors: Mapping[str, Any]) -> nn.Mo
                 )
             )
         raise WeightsMismatchError(
-            "The weights do not fit this voice's model (" + "; ".join(problems) + "). Convert the voice "
-            "again from its checkpoint, and build the model from that checkpoint's config, version and f0 flag."
+            "The weights do not fit this model (" + "; ".join(problems) + "). Export the model again from "
+            "its checkpoint (`rvc-ios export`), and build it from the manifest written with those weights."
         )
     model.update(tree_unflatten([(key, mx.array(tensors[key], dtype=mx.float32)) for key in expected]))
     return model
