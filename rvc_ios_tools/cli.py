@@ -131,6 +131,12 @@ def export(
     rmvpe: Optional[Path] = typer.Option(
         None, "--rmvpe", help="Also (or only) export an RMVPE pitch model (rmvpe.pt) to rmvpe.safetensors."
     ),
+    index: Optional[Path] = typer.Option(
+        None, "--index", help="Also (or only) export a retrieval index (RVC's added_IVF..._Flat_....index). With "
+        "--model-name and no --index, an .index beside the voice is found as RVC WebUI finds it."
+    ),
+    index_dtype: str = typer.Option("float32", "--index-dtype", help="Stored dtype of the index vectors: float32 or "
+                                    "float16 (half the size; its effect on retrieval is measured and printed)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Convert a voice to Swift-named, channels-last safetensors plus a schema-checked JSON manifest.
@@ -143,8 +149,8 @@ def export(
     from .core.locate import models_dir as resolve_models_dir
     from .voice.export import export_voice
 
-    if model_name is None and rmvpe is None:
-        raise RvcIosError("Nothing to export: give --model-name NAME (a voice) and/or --rmvpe PATH.")
+    if model_name is None and rmvpe is None and index is None:
+        raise RvcIosError("Nothing to export: give --model-name NAME (a voice), --rmvpe PATH and/or --index PATH.")
     reporter = StepReporter(enabled=not quiet)
     if model_name is not None:
         source = find_model(model_name, resolve_models_dir(models_dir))
@@ -154,6 +160,20 @@ def export(
             f"wrote {result.weights_path} ({result.tensor_count} tensors, {result.dropped_count} dropped by rule) "
             f"and {result.manifest_path}"
         )
+    if model_name is not None or index is not None:
+        from .index.export import export_index, find_index_beside
+
+        index_source = index if index is not None else find_index_beside(source, model_name)
+        if index_source is None:
+            typer.echo(f"no .index beside {source} names {model_name!r}; exported the voice without retrieval", err=True)
+        else:
+            index_name = f"{model_name}.index" if model_name is not None else Path(index_source).stem
+            typer.echo(f"Exporting index {index_source} -> {output_dir}/", err=True)
+            exported = export_index(index_source, output_dir, index_name, index_dtype, reporter)
+            typer.echo(f"wrote {exported.weights_path} ({exported.index.ntotal} vectors of {exported.index.d}, "
+                       f"{exported.index.nlist} lists, nprobe {exported.index.nprobe}) and {exported.manifest_path}")
+            if exported.float16_effect is not None:
+                typer.echo(exported.float16_effect.summary())
     if rmvpe is not None:
         from .rmvpe.export import export_rmvpe
 
