@@ -27,8 +27,9 @@ def upstream_retrieval(index, feats: np.ndarray, index_rate: float) -> dict[str,
     big_npy = index.reconstruct_n(0, index.ntotal)
     npy = np.asarray(feats, dtype=np.float32)
     score, ix = index.search(npy, k=8)
-    weight = np.square(1 / score)
-    weight /= weight.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # upstream's NaN on an exact match, without the warning
+        weight = np.square(1 / score)
+        weight /= weight.sum(axis=1, keepdims=True)
     retrieved = np.sum(big_npy[ix] * np.expand_dims(weight, axis=2), axis=1)
     blended = retrieved * np.float32(index_rate) + np.float32(1 - index_rate) * npy
     return {"scores": score, "ids": ix, "weights": weight, "retrieved": retrieved, "blended": blended}
