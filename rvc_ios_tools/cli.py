@@ -83,12 +83,18 @@ def main(
 @app.command()
 @user_errors
 def inspect(
-    file: Path = typer.Argument(..., help="An RVC voice file (.pth) from RVC WebUI or Applio."),
+    file: Path = typer.Argument(..., help="An RVC voice file (.pth) from RVC WebUI or Applio, or a content encoder "
+                                "(hubert_base.pt, or a Hugging Face folder with config.json)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a summary."),
 ) -> None:
-    """Load a voice safely (no pickle code runs) and show what it is: flavor, version, rate, f0, config."""
+    """Load a voice or content encoder safely (no pickle code runs) and show what it is: flavor, version, rate,
+    f0, config; for a content encoder its format and architecture."""
+    from .hubert.convert import is_hubert_source
     from .voice.checkpoint import load_voice
 
+    if is_hubert_source(file):
+        inspect_hubert(file, as_json)
+        return
     voice = load_voice(file)
     summary = {
         "file": str(file),
@@ -117,6 +123,35 @@ def inspect(
         typer.echo(f"    {key:<26} {value}")
 
 
+def inspect_hubert(source: Path, as_json: bool) -> None:
+    from .hubert.convert import load_hubert
+
+    checkpoint = load_hubert(source)
+    summary = {
+        "file": str(source),
+        "kind": "hubert",
+        "flavor": checkpoint.flavor,
+        "weights_file": checkpoint.weights_file.name,
+        "parameter_count": checkpoint.parameter_count,
+        "tensor_count": len(checkpoint.state_dict),
+        "dtype": ",".join(checkpoint.dtypes),
+        "features": "v1 (final_proj) and v2" if checkpoint.architecture["final_proj_dim"] else "v2 only (no final_proj)",
+        "architecture": checkpoint.architecture,
+        "not_weights": list(checkpoint.dropped_entries),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"{source}")
+    for key in ("kind", "flavor", "weights_file", "parameter_count", "tensor_count", "dtype", "features"):
+        typer.echo(f"  {key:<18} {summary[key]}")
+    if summary["not_weights"]:
+        typer.echo(f"  {'not weights':<18} {', '.join(summary['not_weights'])} (dropped on export)")
+    typer.echo("  architecture:")
+    for key, value in summary["architecture"].items():
+        typer.echo(f"    {key:<26} {value}")
+
+
 @app.command()
 @user_errors
 def export(
@@ -137,6 +172,10 @@ def export(
     ),
     index_dtype: str = typer.Option("float32", "--index-dtype", help="Stored dtype of the index vectors: float32 or "
                                     "float16 (half the size; its effect on retrieval is measured and printed)."),
+    hubert: Optional[Path] = typer.Option(
+        None, "--hubert", help="Also (or only) export a content encoder: a fairseq file (hubert_base.pt, ContentVec) or a "
+        "Hugging Face folder (config.json + model.safetensors or pytorch_model.bin); named after the file or folder."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Convert a voice to Swift-named, channels-last safetensors plus a schema-checked JSON manifest.
@@ -149,8 +188,9 @@ def export(
     from .core.locate import models_dir as resolve_models_dir
     from .voice.export import export_voice
 
-    if model_name is None and rmvpe is None and index is None:
-        raise RvcIosError("Nothing to export: give --model-name NAME (a voice), --rmvpe PATH and/or --index PATH.")
+    if model_name is None and rmvpe is None and index is None and hubert is None:
+        raise RvcIosError("Nothing to export: give --model-name NAME (a voice), --rmvpe PATH, --index PATH and/or "
+                          "--hubert PATH.")
     reporter = StepReporter(enabled=not quiet)
     if model_name is not None:
         source = find_model(model_name, resolve_models_dir(models_dir))
@@ -180,6 +220,12 @@ def export(
         typer.echo(f"Exporting RMVPE {rmvpe} -> {output_dir}/", err=True)
         weights_path, manifest_path = export_rmvpe(rmvpe, output_dir, dtype, reporter)
         typer.echo(f"wrote {weights_path} and {manifest_path}")
+    if hubert is not None:
+        from .hubert.export import export_hubert
+
+        typer.echo(f"Exporting content encoder {hubert} -> {output_dir}/", err=True)
+        weights_path, manifest_path = export_hubert(hubert, output_dir, dtype, reporter)
+        typer.echo(f"wrote {weights_path} and {manifest_path}")
 
 
 @app.command("demo-model")
@@ -193,6 +239,9 @@ def demo_model(
     list_presets: bool = typer.Option(False, "--list", help="List presets and exit."),
     rmvpe: bool = typer.Option(False, "--rmvpe", help="Write a seeded RMVPE pitch model (rmvpe.pt format) instead."),
     rmvpe_preset: str = typer.Option("full", "--rmvpe-preset", help="With --rmvpe: full (rmvpe.pt's network) or tiny."),
+    hubert: Optional[str] = typer.Option(None, "--hubert", help="Write a seeded content encoder instead, as `fairseq` "
+                                         "(NAME.pt like hubert_base.pt) or `huggingface` (folder NAME/ with config.json)."),
+    hubert_preset: str = typer.Option("full", "--hubert-preset", help="With --hubert: full (HuBERT-base) or tiny."),
 ) -> None:
     """Write a deterministic demo voice in the real upstream (or Applio) format, from upstream's model code.
 
@@ -213,6 +262,20 @@ def demo_model(
         if rmvpe_preset not in DEMO_ARCHITECTURES:
             raise RvcIosError(f"--rmvpe-preset must be one of {', '.join(DEMO_ARCHITECTURES)}, not {rmvpe_preset!r}.")
         path = write_demo_rmvpe(Path(output_dir) / f"{name or 'rmvpe'}.pt", seed=seed, preset=rmvpe_preset)
+        typer.echo(f"wrote {path}")
+        return
+    if hubert is not None:
+        from .hubert.demo import DEMO_ARCHITECTURES as HUBERT_PRESETS
+        from .hubert.demo import write_demo_fairseq, write_demo_hf_folder
+
+        if hubert_preset not in HUBERT_PRESETS:
+            raise RvcIosError(f"--hubert-preset must be one of {', '.join(HUBERT_PRESETS)}, not {hubert_preset!r}.")
+        if hubert == "fairseq":
+            path = write_demo_fairseq(Path(output_dir) / f"{name or 'hubert_base'}.pt", seed=seed, preset=hubert_preset)
+        elif hubert == "huggingface":
+            path = write_demo_hf_folder(Path(output_dir) / (name or "hubert_base"), seed=seed, preset=hubert_preset)
+        else:
+            raise RvcIosError(f"--hubert must be fairseq or huggingface, not {hubert!r}.")
         typer.echo(f"wrote {path}")
         return
     path = Path(output_dir) / f"{name or 'demo-' + preset}.pth"
@@ -282,8 +345,12 @@ def golden_generate(
     seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs and for every noise draw the inputs file "
                              "does not hold."),
     seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs (voice: 100 frames per second)."),
-    kind: str = typer.Option("voice", "--kind", help="voice (synthesizer) or rmvpe (pitch model exported with --rmvpe)."),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="rmvpe: a 16 kHz mono 16-bit WAV (default: a test signal from --seed)."),
+    kind: str = typer.Option("voice", "--kind", help="voice (synthesizer), rmvpe (pitch model exported with --rmvpe) "
+                             "or hubert (content encoder exported with --hubert)."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="rmvpe, hubert: a 16 kHz mono 16-bit WAV (default: a test "
+                                         "signal from --seed)."),
+    v1_convention: str = typer.Option("rvc", "--v1-convention", help="hubert: v1 features as RVC reads them, "
+                                      "final_proj(layer 9), or as Applio does, final_proj(last layer)."),
     pad_mode: str = typer.Option("reflect", "--pad-mode", help="rmvpe: frame padding to a multiple of 32: reflect "
                                  "(RVC WebUI, Applio) or constant (the rvc 0.3.5 package)."),
 ) -> None:
@@ -303,8 +370,16 @@ def golden_generate(
             raise RvcIosError(f"--pad-mode must be reflect or constant, not {pad_mode!r}.")
         golden = generate_rmvpe_golden(assets, model_name, output, audio_file=audio, seed=seed, seconds=seconds,
                                        pad_mode=pad_mode)
+    elif kind == "hubert":
+        from .hubert.golden import generate_hubert_golden
+        from .hubert.stages import V1_CONVENTIONS
+
+        if v1_convention not in V1_CONVENTIONS:
+            raise RvcIosError(f"--v1-convention must be one of {', '.join(V1_CONVENTIONS)}, not {v1_convention!r}.")
+        golden = generate_hubert_golden(assets, model_name, output, audio_file=audio, seed=seed, seconds=seconds,
+                                        v1_convention=v1_convention)
     else:
-        raise RvcIosError(f"--kind must be voice or rmvpe, not {kind!r}.")
+        raise RvcIosError(f"--kind must be voice, rmvpe or hubert, not {kind!r}.")
     typer.echo(f"wrote {output} ({len(golden.tensors)} tensors, {len(golden.stage_table.stages)} stages)")
 
 

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from .core.errors import RvcIosError
 from .core.stages import StageTable
+from .hubert.stages import hubert_stage_table
 from .rmvpe.stages import rmvpe_stage_table
 from .voice.stages import voice_stage_table
 
@@ -22,6 +23,7 @@ class UnknownModelKindError(RvcIosError):
 STAGE_TABLE_BUILDERS: dict[str, Callable[[Any], StageTable]] = {
     "voice": voice_stage_table,
     "rmvpe": rmvpe_stage_table,
+    "hubert": hubert_stage_table,
 }
 
 

@@ -17,9 +17,10 @@ venv="$repo/.venv"
 say() { printf '\n==> %s\n' "$*"; }
 
 # --- Debian packages: OpenBLAS for the MLX reference (loaded before mlx) and for the Swift package; g++ for
-# the MLX reference's native Conv1d kernel (csrc/, built by pip). ---------------------------------------------
+# the MLX reference's native Conv1d kernel (csrc/, built by pip); espeak-ng and sox for the content encoder's
+# test speech. -------------------------------------------------------------------------------------------------
 need_apt=()
-for pkg in libopenblas-dev libopenblas0-pthread g++; do
+for pkg in libopenblas-dev libopenblas0-pthread g++ espeak-ng sox; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then

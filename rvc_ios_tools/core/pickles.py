@@ -5,20 +5,27 @@ from __future__ import annotations
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import CorruptFileError, UnsafeCheckpointError
 
 
-def load_pickle_safely(path: Path) -> Any:
-    """`torch.load` restricted to tensors and plain containers: a pickle never runs code here."""
+def load_pickle_safely(path: Path, stand_ins: Sequence[tuple[type, str]] = ()) -> Any:
+    """`torch.load` restricted to tensors and plain containers: a pickle never runs code here.
+
+    `stand_ins` pairs an inert class of ours with the global name a file pickles (e.g. fairseq's
+    `fairseq.data.dictionary.Dictionary`): that one name then unpickles as an instance of our class, its
+    state copied into `__dict__`, and nothing of the original is imported or run. Every other global is
+    still refused.
+    """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise CorruptFileError(f"{path} does not exist or is not a file.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        with torch.serialization.safe_globals(list(stand_ins)):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
         lines = [line.strip() for line in str(exc).splitlines()]
         forbidden = next((line for line in lines if "GLOBAL" in line or "Unsupported global" in line), None)
@@ -32,7 +39,7 @@ def load_pickle_safely(path: Path) -> Any:
             f"containers ({forbidden}). Nothing in it was run. Only load voice files from sources you trust; "
             "a genuine RVC voice never needs this."
         ) from None
-    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError, KeyError, IndexError) as exc:
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, OSError, KeyError, IndexError) as exc:
         raise CorruptFileError(
             f"{path.name} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It may be truncated or damaged: "

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .errors import UnknownKeyError
+from .errors import ConfigMismatchError, UnknownKeyError
 
 
 WEIGHT_NORM_SUFFIXES = {
@@ -73,6 +73,8 @@ MODULE_KINDS: dict[str, dict[str, ParamLayout | None]] = {
     "conv_transpose2d": {"weight": ParamLayout("weight", "OHWI", _conv_transpose2d), "bias": BIAS},
     "linear": {"weight": ParamLayout("weight", "OI", _same), "bias": BIAS},
     "embedding": {"weight": ParamLayout("weight", "ND", _same)},
+    # torch.nn.LayerNorm / GroupNorm affine parameters, per channel.
+    "layer_norm": {"weight": ParamLayout("weight", "C", _same), "bias": ParamLayout("bias", "C", _same)},
     # VITS LayerNorm stores gamma/beta; MLX's LayerNorm calls them weight/bias.
     "layer_norm_gamma_beta": {
         "gamma": ParamLayout("weight", "C", _same),
@@ -136,20 +138,46 @@ class DroppedTensor:
     why: str
 
 
-def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """PyTorch's weight norm with dim=0: w = g * v / ||v||, the norm over every dim but 0, in float32.
+def weight_norm_dim(g_shape: tuple[int, ...], v_shape: tuple[int, ...], key: str = "a weight-norm gain") -> int:
+    """The `dim` a weight-norm pair was made with, read from its gain's shape; ConfigMismatchError naming `key`
+    when no `dim` gives that gain.
 
-    The norm is per output row of the PyTorch-layout tensor (for ConvTranspose1d that is the *input*
-    channel, PyTorch's dim 0); one global norm instead is a known port bug that scales weights wrongly.
-    Computed by `torch._weight_norm`, the very function upstream's weight-norm hook runs on every forward
-    pass, on the float32 upcast of the (usually fp16) stored pair: the folded weight is bit for bit the
-    weight upstream's float32 model multiplies with.
+    PyTorch's `weight_norm(module, dim=d)` keeps one gain per index of axis d: `g` has v's shape with every
+    other axis 1. Voices use dim 0 (per output row: `g` is (O, 1, 1)); HuBERT's positional convolution uses
+    dim 2 (per kernel tap: `g` is (1, 1, 128)). A gain of all ones-axes is dim 0, PyTorch's default.
+    """
+    g_shape, v_shape = tuple(g_shape), tuple(v_shape)
+    if len(g_shape) == len(v_shape) and len(v_shape) >= 1:
+        candidates = [
+            d for d in range(len(v_shape))
+            if g_shape[d] == v_shape[d] and all(size == 1 for i, size in enumerate(g_shape) if i != d)
+        ]
+        if candidates:
+            return 0 if 0 in candidates else candidates[0]
+    raise ConfigMismatchError(
+        f"`{key}` has shape {g_shape}, which is no weight-norm gain for a direction of shape {v_shape} (it must "
+        "have the direction's shape with every axis but one of size 1). The file is damaged or not what it claims."
+    )
+
+
+def fold_weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """PyTorch's weight norm: w = g * v / ||v||, the norm over every dim but `dim` (read from g's shape,
+    `weight_norm_dim`), in float32.
+
+    For voices `dim` is 0: the norm is per output row of the PyTorch-layout tensor (for ConvTranspose1d that
+    is the *input* channel, PyTorch's dim 0); one global norm instead is a known port bug that scales weights
+    wrongly. HuBERT's positional convolution has dim 2 (one gain per kernel tap); folding it over dim 0 is
+    another known port bug, and `torch._weight_norm(v, g, 0)` with that gain crashes the process, so the dim
+    is checked before torch sees it. Computed by `torch._weight_norm`, the very function upstream's weight-norm
+    hook runs on every forward pass, on the float32 upcast of the (usually fp16) stored pair: the folded
+    weight is bit for bit the weight upstream's float32 model multiplies with.
     """
     import torch
 
+    dim = weight_norm_dim(np.shape(g), np.shape(v))
     v32 = torch.from_numpy(np.asarray(v)).to(torch.float32)
     g32 = torch.from_numpy(np.asarray(g)).to(torch.float32)
-    return torch._weight_norm(v32, g32, 0).numpy()
+    return torch._weight_norm(v32, g32, dim).numpy()
 
 
 def contiguous_as(view: np.ndarray, dtype: str) -> np.ndarray:
@@ -232,7 +260,9 @@ def merge_weight_norm(
             )
         if weight_key in merged:
             raise UnknownKeyError(f"`{weight_key}` is stored both plain and as a weight-norm pair.")
-        merged[weight_key] = WeightNormPair(state_dict[roles["weight_g"]], state_dict[roles["weight_v"]])
+        gain, direction = state_dict[roles["weight_g"]], state_dict[roles["weight_v"]]
+        weight_norm_dim(np.shape(gain), np.shape(direction), roles["weight_g"])  # an impossible gain, named here
+        merged[weight_key] = WeightNormPair(gain, direction)
         sources[weight_key] = (roles["weight_g"], roles["weight_v"])
     return merged, sources
 

@@ -1,0 +1,1 @@
+"""The content encoder: HuBERT-base / ContentVec, from fairseq or Hugging Face checkpoints to features."""

@@ -1,0 +1,216 @@
+"""HuBERT-base / ContentVec in MLX: fairseq's `HubertModel.extract_features` (= transformers' `HubertModel`).
+
+Channels-last throughout: activations are (B, T, C) where upstream's front end has (B, C, T). Names follow the
+exported keys (`convert.HUBERT_RULES`). Upstream references are fairseq v0.12.2 (`wav2vec2.py`, `hubert.py`).
+"""
+
+from __future__ import annotations
+
+from ..core import blas  # noqa: F401  (OpenBLAS before mlx)
+
+import math
+from typing import Any, Mapping
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from ..core import native_conv
+from ..core.layers import Conv1d, conv1d, use_native_conv
+
+# One layer's attention scores for all heads are computed for this many bytes' worth of queries at a time
+# (12 heads x T keys x 4 bytes per query row): at T = 3300 frames all queries at once would take 500 MB.
+ATTENTION_BLOCK_BYTES = 64 * 2**20
+
+
+def gelu(x: mx.array) -> mx.array:
+    """Exact (erf) GELU, as `nn.GELU()` in fairseq and `ACT2FN["gelu"]` in transformers (not the tanh form)."""
+    return nn.gelu(x)
+
+
+class GroupNormOverTime(nn.Module):
+    """fairseq `Fp32GroupNorm(C, C)` on conv 0: each channel normalised over the whole time axis (biased
+    variance), then scaled per channel. Not a LayerNorm over channels."""
+
+    def __init__(self, channels: int, eps: float):
+        super().__init__()
+        self.weight = mx.ones((channels,))
+        self.bias = mx.zeros((channels,))
+        self.eps = eps
+
+    def __call__(self, x: mx.array) -> mx.array:
+        mean = mx.mean(x, axis=1, keepdims=True)
+        centered = x - mean
+        variance = mx.mean(centered * centered, axis=1, keepdims=True)
+        return centered * mx.rsqrt(variance + self.eps) * self.weight + self.bias
+
+
+class FeatureExtractor(nn.Module):
+    """`ConvFeatureExtractionModel(mode="default")`: unpadded, bias-free convolutions, each followed by GELU;
+    the first also by the GroupNorm (wav2vec2.py L864-883)."""
+
+    def __init__(self, conv_layers: list[list[int]], eps: float):
+        super().__init__()
+        self.strides = [stride for _, _, stride in conv_layers]
+        channels = 1
+        for i, (out_channels, kernel, stride) in enumerate(conv_layers):
+            setattr(self, f"conv_{i}", Conv1d(channels, out_channels, kernel, stride=stride, bias=False))
+            channels = out_channels
+        self.norm_0 = GroupNormOverTime(conv_layers[0][0], eps)
+
+    def layer(self, i: int, x: mx.array) -> mx.array:
+        """Conv layer i (with its norm and GELU): (B, T, C_in) -> (B, T', C_out)."""
+        x = getattr(self, f"conv_{i}")(x)
+        if i == 0:
+            x = self.norm_0(x)
+        return gelu(x)
+
+    def __call__(self, audio: mx.array) -> mx.array:
+        """(B, N) raw 16 kHz audio -> (B, T, C)."""
+        x = audio[..., None]
+        for i in range(len(self.strides)):
+            x = self.layer(i, x)
+        return x
+
+
+class FeatureProjection(nn.Module):
+    """The top-level `layer_norm` on the conv features, then `post_extract_proj` (hubert.py L443-451)."""
+
+    def __init__(self, in_channels: int, hidden_size: int, eps: float):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(in_channels, eps=eps)
+        self.projection = nn.Linear(in_channels, hidden_size)
+
+
+class PositionalConv(nn.Module):
+    """`encoder.pos_conv`: Conv1d(H, H, K, padding=K // 2, groups=G) with its weight-norm weight folded, then
+    `SamePad` (an even K makes T + 1 frames: the *last* is dropped) and GELU (wav2vec2.py L900-916)."""
+
+    def __init__(self, hidden_size: int, kernel_size: int, groups: int):
+        super().__init__()
+        self.weight = mx.zeros((hidden_size, kernel_size, hidden_size // groups))
+        self.bias = mx.zeros((hidden_size,))
+        self.groups = groups
+
+    def __call__(self, x: mx.array) -> mx.array:
+        frames = x.shape[1]
+        kernel = self.weight.shape[1]
+        padding = (kernel // 2, kernel // 2)
+        width = self.weight.shape[2]
+        outputs = []
+        for g in range(self.groups):
+            # One group's channels, contiguous, through a stride-1 convolution (the native kernel: cache-sized
+            # tiles of im2col rows, one sgemm each), so the (T, K * H / G) matrix never exists whole.
+            xg = x[..., g * width:(g + 1) * width]
+            wg = self.weight[g * width:(g + 1) * width]
+            bg = self.bias[g * width:(g + 1) * width]
+            if use_native_conv():
+                outputs.append(native_conv.conv1d(mx.contiguous(xg), wg, bg, padding, method="unfolded"))
+            else:
+                outputs.append(conv1d(xg, wg, bg, 1, padding))
+        y = mx.concatenate(outputs, axis=-1)
+        if kernel % 2 == 0:
+            y = y[:, :frames]
+        return gelu(y)
+
+
+class Attention(nn.Module):
+    """fairseq `MultiheadAttention(self_attention=True)`: heads of H / n, q scaled by head_dim ** -0.5."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scaling = (hidden_size // num_heads) ** -0.5
+        self.q_proj = nn.Linear(hidden_size, hidden_size)
+        self.k_proj = nn.Linear(hidden_size, hidden_size)
+        self.v_proj = nn.Linear(hidden_size, hidden_size)
+        self.out_proj = nn.Linear(hidden_size, hidden_size)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        batch, frames, hidden = x.shape
+        heads = self.num_heads
+
+        def split(t: mx.array) -> mx.array:
+            return t.reshape(batch, frames, heads, hidden // heads).transpose(0, 2, 1, 3)
+
+        q = split(self.q_proj(x) * self.scaling)
+        k = split(self.k_proj(x))
+        v = split(self.v_proj(x))
+        key_t = k.transpose(0, 1, 3, 2)
+        # Queries in blocks, so one block's (B, heads, rows, T) scores are all that exists at a time.
+        rows = max(16, ATTENTION_BLOCK_BYTES // max(1, batch * heads * frames * 4))
+        blocks = []
+        for start in range(0, frames, rows):
+            scores = q[:, :, start:start + rows] @ key_t
+            blocks.append(mx.softmax(scores, axis=-1, precise=True) @ v)
+            if frames > rows:
+                mx.eval(blocks[-1])  # free this block's scores before the next block's are made
+        out = blocks[0] if len(blocks) == 1 else mx.concatenate(blocks, axis=2)
+        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(batch, frames, hidden))
+
+
+class EncoderLayer(nn.Module):
+    """`TransformerSentenceEncoderLayer` with `layer_norm_first=False`: post-LN (wav2vec2.py L1259-1282)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, eps: float):
+        super().__init__()
+        self.attention = Attention(hidden_size, num_heads)
+        self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.fc1 = nn.Linear(hidden_size, intermediate_size)
+        self.fc2 = nn.Linear(intermediate_size, hidden_size)
+        self.final_norm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x = self.attention_norm(x + self.attention(x))
+        return self.final_norm(x + self.fc2(gelu(self.fc1(x))))
+
+
+class Encoder(nn.Module):
+    """`TransformerEncoder`: x + pos_conv(x), the encoder LayerNorm (before layer 1, none after the last), layers."""
+
+    def __init__(self, a: Mapping[str, Any]):
+        super().__init__()
+        self.num_layers = a["num_layers"]
+        self.pos_conv = PositionalConv(a["hidden_size"], a["conv_pos"], a["conv_pos_groups"])
+        self.layer_norm = nn.LayerNorm(a["hidden_size"], eps=a["layer_norm_eps"])
+        for n in range(self.num_layers):
+            setattr(self, f"layer_{n}", EncoderLayer(a["hidden_size"], a["num_heads"], a["intermediate_size"],
+                                                     a["layer_norm_eps"]))
+
+    def layer(self, n: int) -> EncoderLayer:
+        return getattr(self, f"layer_{n}")
+
+
+class HubertModel(nn.Module):
+    """audio -> conv features -> LayerNorm -> projection -> encoder; `final_proj` for v1 features."""
+
+    def __init__(self, architecture: Mapping[str, Any]):
+        super().__init__()
+        a = architecture
+        self.architecture = dict(a)
+        eps = a["layer_norm_eps"]
+        self.feature_extractor = FeatureExtractor(a["conv_layers"], eps)
+        self.feature_projection = FeatureProjection(a["conv_layers"][-1][0], a["hidden_size"], eps)
+        self.encoder = Encoder(a)
+        if a["final_proj_dim"] is not None:
+            self.final_proj = nn.Linear(a["hidden_size"], a["final_proj_dim"])
+
+    @property
+    def has_final_proj(self) -> bool:
+        return "final_proj" in self
+
+    def encoder_input(self, audio: mx.array) -> mx.array:
+        """(B, N) audio -> (B, T, H): transformers' `hidden_states[0]`."""
+        x = self.feature_projection.layer_norm(self.feature_extractor(audio))
+        x = self.feature_projection.projection(x)
+        return self.encoder.layer_norm(x + self.encoder.pos_conv(x))
+
+    def __call__(self, audio: mx.array, output_layer: int | None = None) -> mx.array:
+        """fairseq `extract_features(source, output_layer=L)`: the output of layer L (1-based; all by default),
+        layers past L never run."""
+        last = self.encoder.num_layers if output_layer is None else output_layer
+        x = self.encoder_input(audio)
+        for n in range(last):
+            x = self.encoder.layer(n)(x)
+            if math.prod(x.shape) > 2**22:
+                mx.eval(x)  # one layer's activations at a time on long audio
+        return x

@@ -1,0 +1,2 @@
+"""The whole audio-to-audio conversion, composing the networks as upstream's `Pipeline.pipeline` does. So far:
+the signal processing around the networks (`audio.py`)."""
