@@ -345,14 +345,17 @@ def golden_generate(
     seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs and for every noise draw the inputs file "
                              "does not hold."),
     seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs (voice: 100 frames per second)."),
-    kind: str = typer.Option("voice", "--kind", help="voice (synthesizer), rmvpe (pitch model exported with --rmvpe) "
-                             "or hubert (content encoder exported with --hubert)."),
+    kind: str = typer.Option("voice", "--kind", help="voice (synthesizer), rmvpe (pitch model exported with --rmvpe), "
+                             "hubert (content encoder exported with --hubert) or index (retrieval index exported with --index)."),
     audio: Optional[Path] = typer.Option(None, "--audio", help="rmvpe, hubert: a 16 kHz mono 16-bit WAV (default: a test "
                                          "signal from --seed)."),
     v1_convention: str = typer.Option("rvc", "--v1-convention", help="hubert: v1 features as RVC reads them, "
                                       "final_proj(layer 9), or as Applio does, final_proj(last layer)."),
     pad_mode: str = typer.Option("reflect", "--pad-mode", help="rmvpe: frame padding to a multiple of 32: reflect "
                                  "(RVC WebUI, Applio) or constant (the rvc 0.3.5 package)."),
+    index_rate: float = typer.Option(0.75, "--index-rate", help="index: how much of the retrieved features the "
+                                     "blend takes (RVC's default 0.75). Features: --inputs FILE holding `feats` (1, T, C), "
+                                     "else synthesised near the index's vectors from --seed, 50 frames per second."),
 ) -> None:
     """Run the MLX reference on exported weights and write its golden set.
 
@@ -378,8 +381,13 @@ def golden_generate(
             raise RvcIosError(f"--v1-convention must be one of {', '.join(V1_CONVENTIONS)}, not {v1_convention!r}.")
         golden = generate_hubert_golden(assets, model_name, output, audio_file=audio, seed=seed, seconds=seconds,
                                         v1_convention=v1_convention)
+    elif kind == "index":
+        from .index.golden import generate_index_golden, read_feats
+
+        golden = generate_index_golden(assets, model_name, output, feats=read_feats(inputs) if inputs else None,
+                                       seed=seed, seconds=seconds, index_rate=index_rate)
     else:
-        raise RvcIosError(f"--kind must be voice, rmvpe or hubert, not {kind!r}.")
+        raise RvcIosError(f"--kind must be voice, rmvpe, hubert or index, not {kind!r}.")
     typer.echo(f"wrote {output} ({len(golden.tensors)} tensors, {len(golden.stage_table.stages)} stages)")
 
 

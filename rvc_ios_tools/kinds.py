@@ -11,6 +11,7 @@ from typing import Any, Callable
 from .core.errors import RvcIosError
 from .core.stages import StageTable
 from .hubert.stages import hubert_stage_table
+from .index.stages import index_stage_table
 from .rmvpe.stages import rmvpe_stage_table
 from .voice.stages import voice_stage_table
 
@@ -23,6 +24,7 @@ class UnknownModelKindError(RvcIosError):
 STAGE_TABLE_BUILDERS: dict[str, Callable[[Any], StageTable]] = {
     "voice": voice_stage_table,
     "rmvpe": rmvpe_stage_table,
+    "index": index_stage_table,
     "hubert": hubert_stage_table,
 }
 

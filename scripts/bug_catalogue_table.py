@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CATALOGUES = {"tests/test_bug_catalogue.py": "", "tests/test_rmvpe_mutations.py": "RMVPE: "}
+CATALOGUES = {"tests/test_bug_catalogue.py": "", "tests/test_rmvpe_mutations.py": "RMVPE: ",
+              "tests/test_index_mutations.py": "Index: "}
 
 
 def mistake(test_id: str) -> str:

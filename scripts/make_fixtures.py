@@ -4,6 +4,8 @@ For each tiny demo voice: the upstream-format .pth is built from upstream's code
 `swift_fixtures/<name>.safetensors` + `.manifest.json`, and its golden set written to `golden/<name>/`.
 For the RMVPE pitch model: a tiny demo rmvpe.pt (`rmvpe.convert.TINY_ARCHITECTURE`) exported to
 `swift_fixtures/tiny-rmvpe.*`, and one golden set per frame padding mode, `golden/tiny-rmvpe-<mode>/`.
+For retrieval: a tiny faiss index built as RVC's train_index builds one (`swift_fixtures/tiny-index.index`),
+its export `swift_fixtures/tiny-index.*` and its golden set `golden/tiny-index/`.
 
     python scripts/make_fixtures.py            # rewrite all fixtures
     (tests/test_fixtures.py regenerates them into a temporary folder and compares)
@@ -69,6 +71,33 @@ def make_rmvpe_fixture(fixture: RmvpeFixture, assets_dir: Path, golden_root: Pat
                           seconds=fixture.samples / 16000, pad_mode=fixture.pad_mode)
 
 
+@dataclasses.dataclass(frozen=True)
+class IndexFixture:
+    name: str  # the export in swift_fixtures/ and the golden set's folder
+    rows: int
+    dim: int
+    seed: int
+    frames: int
+
+
+# 400 content-like vectors of 32 channels: train_index's N // 39 = 10 lists, each longer than the 8 neighbours
+# searched (so every result is a real one), 56 kB per copy. 40 frames of features (0.8 s at 50 fps). The search
+# is the same at RVC's 256 and 768 channels, held to faiss there by tests/test_index_search.py.
+INDEX_FIXTURES = (IndexFixture("tiny-index", rows=400, dim=32, seed=5, frames=40),)
+
+
+def make_index_fixture(fixture: IndexFixture, assets_dir: Path, golden_root: Path) -> None:
+    from rvc_ios_tools.index.demo import build_index, demo_features
+    from rvc_ios_tools.index.export import export_index
+    from rvc_ios_tools.index.golden import FRAMES_PER_SECOND, generate_index_golden
+
+    source = build_index(demo_features(fixture.rows, fixture.dim, fixture.seed), assets_dir / f"{fixture.name}.index",
+                         seed=fixture.seed)
+    export_index(source, assets_dir, fixture.name)
+    generate_index_golden(assets_dir, fixture.name, golden_root / fixture.name, seed=fixture.seed,
+                          seconds=fixture.frames / FRAMES_PER_SECOND)
+
+
 def make_fixture(fixture: Fixture, assets_dir: Path, golden_root: Path, voices_dir: Path) -> None:
     from rvc_ios_tools.voice.demo import write_demo_voice
     from rvc_ios_tools.voice.export import export_voice
@@ -95,6 +124,11 @@ def main() -> None:
                 continue
             make_rmvpe_fixture(rmvpe_fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
             print(f"wrote swift_fixtures/{rmvpe_fixture.model_name}.* and golden/{rmvpe_fixture.name}/")
+        for index_fixture in INDEX_FIXTURES:
+            if args.only and index_fixture.name != args.only:
+                continue
+            make_index_fixture(index_fixture, REPO / "swift_fixtures", REPO / "golden")
+            print(f"wrote swift_fixtures/{index_fixture.name}.* and golden/{index_fixture.name}/")
 
 
 if __name__ == "__main__":

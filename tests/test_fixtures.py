@@ -50,3 +50,15 @@ def test_regenerating_an_rmvpe_fixture_reproduces_the_committed_one(fixture, tmp
     # The fixture must exercise both voicing decisions.
     f0 = golden.tensors["f0"]
     assert 0 < (f0 > 0).sum() < f0.size
+
+
+@pytest.mark.parametrize("fixture", make_fixtures.INDEX_FIXTURES, ids=lambda f: f.name)
+def test_regenerating_an_index_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    pytest.importorskip("faiss")
+    make_fixtures.make_index_fixture(fixture, tmp_path / "assets", tmp_path / "golden")
+    committed_file = REPO / "swift_fixtures" / f"{fixture.name}.index"
+    assert (tmp_path / "assets" / f"{fixture.name}.index").read_bytes() == committed_file.read_bytes(), "faiss built another file"
+    assert (tmp_path / "assets" / f"{fixture.name}.safetensors").read_bytes() == (
+        REPO / "swift_fixtures" / f"{fixture.name}.safetensors").read_bytes()
+    _, golden = assert_reproduces_committed(fixture.name, fixture.name, tmp_path)
+    assert (golden.tensors["search.ids"] >= 0).all(), "every list of the fixture is longer than k"

@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rvc_ios_tools"
-NETWORKS = ("voice", "rmvpe", "hubert")
+NETWORKS = ("voice", "rmvpe", "hubert", "index")
 # Top-level modules that compose networks (the CLI and the kind -> stage table map).
 COMPOSITION_ROOTS = ("rvc_ios_tools.cli", "rvc_ios_tools.kinds")
 
