@@ -6,6 +6,9 @@ For the RMVPE pitch model: a tiny demo rmvpe.pt (`rmvpe.convert.TINY_ARCHITECTUR
 `swift_fixtures/tiny-rmvpe.*`, and one golden set per frame padding mode, `golden/tiny-rmvpe-<mode>/`.
 For retrieval: a tiny faiss index built as RVC's train_index builds one (`swift_fixtures/tiny-index.index`),
 its export `swift_fixtures/tiny-index.*` and its golden set `golden/tiny-index/`.
+For the content encoder: a tiny demo HuBERT (`hubert.convert.TINY_ARCHITECTURE`) written as a fairseq training
+dict like hubert_base.pt (not committed), exported to `swift_fixtures/tiny-hubert.*`, its golden set in
+`golden/tiny-hubert/`.
 
     python scripts/make_fixtures.py            # rewrite all fixtures
     (tests/test_fixtures.py regenerates them into a temporary folder and compares)
@@ -98,6 +101,31 @@ def make_index_fixture(fixture: IndexFixture, assets_dir: Path, golden_root: Pat
                           seconds=fixture.frames / FRAMES_PER_SECOND)
 
 
+@dataclasses.dataclass(frozen=True)
+class HubertFixture:
+    name: str  # the export in swift_fixtures/ and the golden set's folder
+    preset: str
+    model_seed: int
+    audio_seed: int
+    samples: int
+
+
+# 8123 samples: 25 frames, and (N - 400) % 320 = 43, so the last samples feed no frame. The audio is the
+# deterministic speech-like test signal (espeak-ng's output may differ between its versions).
+HUBERT_FIXTURES = (HubertFixture("tiny-hubert", "tiny", model_seed=6, audio_seed=6, samples=8123),)
+
+
+def make_hubert_fixture(fixture: HubertFixture, assets_dir: Path, golden_root: Path, sources_dir: Path) -> None:
+    from rvc_ios_tools.hubert.demo import write_demo_fairseq
+    from rvc_ios_tools.hubert.export import export_hubert
+    from rvc_ios_tools.hubert.golden import generate_hubert_golden
+
+    source = write_demo_fairseq(sources_dir / f"{fixture.name}.pt", seed=fixture.model_seed, preset=fixture.preset)
+    export_hubert(source, assets_dir, model_name=fixture.name)
+    generate_hubert_golden(assets_dir, fixture.name, golden_root / fixture.name, seed=fixture.audio_seed,
+                           samples=fixture.samples)
+
+
 def make_fixture(fixture: Fixture, assets_dir: Path, golden_root: Path, voices_dir: Path) -> None:
     from rvc_ios_tools.voice.demo import write_demo_voice
     from rvc_ios_tools.voice.export import export_voice
@@ -129,6 +157,11 @@ def main() -> None:
                 continue
             make_index_fixture(index_fixture, REPO / "swift_fixtures", REPO / "golden")
             print(f"wrote swift_fixtures/{index_fixture.name}.* and golden/{index_fixture.name}/")
+        for hubert_fixture in HUBERT_FIXTURES:
+            if args.only and hubert_fixture.name != args.only:
+                continue
+            make_hubert_fixture(hubert_fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
+            print(f"wrote swift_fixtures/{hubert_fixture.name}.* and golden/{hubert_fixture.name}/")
 
 
 if __name__ == "__main__":

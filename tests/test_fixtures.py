@@ -62,3 +62,25 @@ def test_regenerating_an_index_fixture_reproduces_the_committed_one(fixture, tmp
         REPO / "swift_fixtures" / f"{fixture.name}.safetensors").read_bytes()
     _, golden = assert_reproduces_committed(fixture.name, fixture.name, tmp_path)
     assert (golden.tensors["search.ids"] >= 0).all(), "every list of the fixture is longer than k"
+
+
+@pytest.mark.parametrize("fixture", make_fixtures.HUBERT_FIXTURES, ids=lambda f: f.name)
+def test_regenerating_a_hubert_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    make_fixtures.make_hubert_fixture(fixture, tmp_path / "assets", tmp_path / "golden", tmp_path / "sources")
+    for name in (f"{fixture.name}.safetensors", f"{fixture.name}.manifest.json"):
+        fresh = (tmp_path / "assets" / name).read_bytes()
+        committed = (REPO / "swift_fixtures" / name).read_bytes()
+        if name.endswith(".json"):  # the tool version is the only field allowed to move
+            fresh, committed = (json.loads(text) for text in (fresh, committed))
+            fresh["tool"] = committed["tool"]
+        assert fresh == committed, f"{name} changed"
+    for name in ("golden.safetensors", "index.json"):
+        fresh = (tmp_path / "golden" / fixture.name / name).read_bytes()
+        committed = (REPO / "golden" / fixture.name / name).read_bytes()
+        if name == "index.json":
+            fresh, committed = (json.loads(text) for text in (fresh, committed))
+            fresh["tool_version"] = committed["tool_version"]
+            fresh["manifest_sha256"] = committed["manifest_sha256"]
+        assert fresh == committed, f"golden/{fixture.name}/{name} changed"
+    golden = read_golden(REPO / "golden" / fixture.name)
+    assert golden.kind == "hubert" and golden.index["extra"]["frames"] == (fixture.samples - 400) // 320 + 1

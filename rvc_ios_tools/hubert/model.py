@@ -107,10 +107,12 @@ class PositionalConv(nn.Module):
                 outputs.append(native_conv.conv1d(mx.contiguous(xg), wg, bg, padding, method="unfolded"))
             else:
                 outputs.append(conv1d(xg, wg, bg, 1, padding))
-        y = mx.concatenate(outputs, axis=-1)
-        if kernel % 2 == 0:
-            y = y[:, :frames]
-        return gelu(y)
+        return gelu(self.same_pad(mx.concatenate(outputs, axis=-1), frames))
+
+    def same_pad(self, y: mx.array, frames: int) -> mx.array:
+        """fairseq `SamePad`: with an even kernel, K // 2 frames of padding on both sides make one frame too
+        many, and the last is removed (`x[:, :, :-1]`, same_pad.py L20), not the first."""
+        return y[:, :frames]
 
 
 class Attention(nn.Module):
