@@ -176,6 +176,13 @@ def export(
         None, "--hubert", help="Also (or only) export a content encoder: a fairseq file (hubert_base.pt, ContentVec) or a "
         "Hugging Face folder (config.json + model.safetensors or pytorch_model.bin); named after the file or folder."
     ),
+    coreml: bool = typer.Option(False, "--coreml", help="Also write Core ML .mlpackages of the voice and/or --rmvpe, "
+                                "with a kind-coreml manifest (NAME.voice.coreml.json); see the README's Core ML section."),
+    compute_precision: str = typer.Option("float32", "--compute-precision", help="With --coreml: float32, float16 or "
+                                          "mixed (convolutions in fp16). Inputs and outputs stay float32."),
+    frames: str = typer.Option("200,400,800,1600", "--frames", help="With --coreml: the text encoder and flow's frame "
+                               "buckets (100 frames a second), one function each in one package."),
+    compress: str = typer.Option("none", "--compress", help="With --coreml: none, int8 (linear) or palette6 (k-means)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Convert a voice to Swift-named, channels-last safetensors plus a schema-checked JSON manifest.
@@ -192,6 +199,14 @@ def export(
         raise RvcIosError("Nothing to export: give --model-name NAME (a voice), --rmvpe PATH, --index PATH and/or "
                           "--hubert PATH.")
     reporter = StepReporter(enabled=not quiet)
+    if coreml:
+        from .coreml.export import export_coreml
+
+        source = find_model(model_name, resolve_models_dir(models_dir)) if model_name is not None else None
+        for line in export_coreml(source, model_name, rmvpe, output_dir, dtype=dtype, precision=compute_precision,
+                                  frames=frames, compression=compress, reporter=reporter):
+            typer.echo(line)
+        return
     if model_name is not None:
         source = find_model(model_name, resolve_models_dir(models_dir))
         typer.echo(f"Exporting {source} -> {output_dir}/", err=True)
@@ -389,6 +404,30 @@ def golden_generate(
     else:
         raise RvcIosError(f"--kind must be voice, rmvpe, hubert or index, not {kind!r}.")
     typer.echo(f"wrote {output} ({len(golden.tensors)} tensors, {len(golden.stage_table.stages)} stages)")
+
+
+coreml_app = typer.Typer(help="Core ML packages written by `export --coreml`.", no_args_is_help=True)
+app.add_typer(coreml_app, name="coreml")
+
+
+@coreml_app.command("run")
+@user_errors
+def coreml_run(
+    golden_dir: Path = typer.Argument(..., help="A golden set (voice or rmvpe): its inputs and noise are fed in."),
+    model_name: str = typer.Option(..., "--model-name", help="The name the packages were exported under."),
+    assets: Path = typer.Option(Path("Assets"), "--assets", help="Folder of the packages and their .coreml.json."),
+    output: Path = typer.Option(Path("coreml-candidate.safetensors"), "--output", help="Candidate for `golden diff`."),
+    predict: bool = typer.Option(sys.platform == "darwin", "--predict/--interpreter", help="Core ML predictions "
+                                 "(macOS only) or the numpy MIL interpreter (any platform; checks the conversion, "
+                                 "not Apple's runtime). Default: predictions on macOS."),
+    source: str = typer.Option("host", "--source", help="voice: dec.source from the host (MLX reference) or the "
+                               "coreml nsf_source package."),
+) -> None:
+    """Run the Core ML packages on a golden set's inputs and write a candidate for `rvc-ios golden diff`."""
+    from .coreml.run import run_golden_set
+
+    path = run_golden_set(golden_dir, assets, model_name, output, predict=predict, source=source)
+    typer.echo(f"wrote {path}; compare it with `rvc-ios golden diff {golden_dir} {path}`")
 
 
 @app.command("capture-upstream")

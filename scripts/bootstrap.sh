@@ -39,9 +39,9 @@ fi
 stamp="$venv/.rvc-ios-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
     || [ -n "$(find csrc -newer "$stamp" -print -quit)" ]; then
-  say "pip install -e .[test] (torch==2.13.0 CPU, mlx, the native Conv1d kernel, ...)"
+  say "pip install -e .[test,coreml] (torch==2.13.0 CPU, mlx, the native Conv1d kernel, coremltools 9.0, ...)"
   # Here the kernel must build: a failed build stops the set-up with the compiler's message.
-  RVC_IOS_REQUIRE_NATIVE=1 "$venv/bin/pip" install -q -e ".[test]"
+  RVC_IOS_REQUIRE_NATIVE=1 "$venv/bin/pip" install -q -e ".[test,coreml]"
   # The upstream RVC-Project code is the ground truth in tests and builds the demo voices. Its own
   # dependency list is the whole training UI, so it is installed without dependencies.
   "$venv/bin/pip" install -q --no-deps "rvc==0.3.5"

@@ -13,6 +13,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rvc_ios_tools"
 NETWORKS = ("voice", "rmvpe", "hubert", "index")
 # Top-level modules that compose networks (the CLI and the kind -> stage table map).
 COMPOSITION_ROOTS = ("rvc_ios_tools.cli", "rvc_ios_tools.kinds")
+# Subpackages that compose networks (Core ML export runs several): they may import any network; no network and
+# not the core imports them.
+COMPOSING_PACKAGES = ("coreml",)
 
 
 def module_name(path: Path) -> str:
@@ -79,6 +82,14 @@ def test_a_network_imports_the_core_and_itself_only():
         assert not others, f"{name} imports another network: {sorted(others)}"
         roots = {m for m in imports if m in COMPOSITION_ROOTS}
         assert not roots, f"{name} imports a composition root: {sorted(roots)}"
+
+
+def test_no_network_or_core_module_imports_a_composing_package():
+    for name, imports in GRAPH.items():
+        if network_of(name) is None and not (name == "rvc_ios_tools.core" or name.startswith("rvc_ios_tools.core.")):
+            continue
+        composing = {m for m in imports if m.split(".")[1:2] and m.split(".")[1] in COMPOSING_PACKAGES}
+        assert not composing, f"{name} imports a composing package: {sorted(composing)}"
 
 
 def test_there_are_no_import_circles():
