@@ -43,7 +43,9 @@ Usage:
   RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced] [--pad-mode MODE]
 
 The inputs pick the model: an RMVPE golden set (index kind rmvpe), or a safetensors file holding `audio`
-and no `phone`, runs the RMVPE export NAME (see `f0 --help`); anything else runs the voice NAME.
+and no `phone`, runs the RMVPE export NAME (see `f0 --help`); a retrieval golden set (kind index) runs
+the index export NAME (`rvc-ios export --index`) on its `feats`, blended at its index_rate (or
+--index-rate); anything else runs the voice NAME.
 
 Options:
 \(assetsOption)
@@ -57,6 +59,8 @@ Options:
                     with intermediates.
   --pad-mode MODE   RMVPE only: frame padding to a multiple of 32, reflect (RVC WebUI, Applio) or
                     constant (the rvc 0.3.5 package). Default: the golden set's, else the manifest's.
+  --index-rate R    Index only: how much of the retrieved features the blend takes (0 to 1). Default:
+                    the golden set's (RVC's default is 0.75).
 \(helpOption)
 
 Writes every intermediate and output the golden index names (all of them for a bare inputs file),
@@ -138,6 +142,7 @@ func loadVoiceAndInputs(_ options: ParsedOptions) throws -> (Synthesizer, Golden
 func runCommand(_ arguments: ArraySlice<String>) throws {
     // The golden index's kind picks the model: RMVPE sets go to RMVPECommands.swift.
     if inputsAreForRMVPE(arguments) { return try runRMVPECommand(arguments) }
+    if inputsAreForIndex(arguments) { return try runIndexCommand(arguments) }  // IndexCommands.swift
     let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output"],
                                     flagOptions: ["--teacher-forced"])
     let output = try options.required("--output")

@@ -12,11 +12,11 @@ enum Repository {
     static let fixtures = root.appendingPathComponent("swift_fixtures")
     static let goldens = root.appendingPathComponent("golden")
 
-    /// Golden set folders that have an exported voice beside them in swift_fixtures/.
+    /// Golden set folders of kind voice that have an exported voice beside them in swift_fixtures/.
     static func goldenVoices() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: goldens.path)) ?? []
         return names.sorted().filter { name in
-            FileManager.default.fileExists(atPath: goldens.appendingPathComponent("\(name)/index.json").path)
+            (try? GoldenIndex.load(path: goldens.appendingPathComponent("\(name)/index.json").path))?.kind == "voice"
                 && FileManager.default.fileExists(atPath: fixtures.appendingPathComponent("\(name).manifest.json").path)
         }
     }

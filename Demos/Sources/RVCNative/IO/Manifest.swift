@@ -85,6 +85,8 @@ public struct VoiceManifest: Decodable, Sendable {
             throw error
         } catch let error as RMVPEError {
             throw error
+        } catch let error as IndexError {
+            throw error
         } catch let error as DecodingError {
             throw RVCError.manifestUnreadable(path: path, reason: describeDecodingError(error))
         } catch {
