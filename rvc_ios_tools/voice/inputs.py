@@ -206,6 +206,8 @@ def expected_noise_shapes(shape: VoiceShape, frames: int) -> dict[str, tuple[int
 
 def read_noise(path: Path, raw: dict[str, np.ndarray], shape: VoiceShape, frames: int) -> dict[str, np.ndarray]:
     """The draws `raw` holds, each checked against the voice: name, shape, float32, finite values."""
+    if not any(name in raw for name in NOISE_NAMES):
+        return {}
     expected = expected_noise_shapes(shape, frames)
     noise: dict[str, np.ndarray] = {}
     for name in NOISE_NAMES:
