@@ -84,35 +84,43 @@ public struct IVFFlatIndex: Sendable {
     /// (T, probes) list numbers for the frames of `queries` (T, d), nearest first.
     public func coarseLists(_ queries: [Float], frames: Int) -> [Int32] {
         let (d, nlist, probes) = (configuration.d, configuration.nlist, configuration.probes)
-        var products = [Float](repeating: 0, count: frames * nlist)
-        queries.withUnsafeBufferPointer { q in
-            centroids.withUnsafeBufferPointer { c in
-                products.withUnsafeMutableBufferPointer { p in
-                    ParallelWork.run(workers: min(ParallelWork.workerCount, max(1, frames / 64))) { worker, workers in
-                        let start = frames * worker / workers, stop = frames * (worker + 1) / workers
-                        BLAS.sgemm(transposeB: true, m: stop - start, n: nlist, k: d,
-                                   a: q.baseAddress! + start * d, lda: d, b: c.baseAddress!, ldb: d,
-                                   beta: 0, c: p.baseAddress! + start * nlist, ldc: nlist)
-                    }
-                }
-            }
-        }
+        // Blocks of frames, each one product with every centroid and then the nearest lists, on the workers.
+        let block = 64
         var lists = [Int32](repeating: 0, count: frames * probes)
         queries.withUnsafeBufferPointer { q in
-            for frame in 0..<frames {
-                let queryNorm = laneSumOfSquares(q.baseAddress! + frame * d, count: d)
-                var distances = [Float](repeating: 0, count: nlist)
-                for list in 0..<nlist {
-                    // numpy's order in the reference: (‖q‖² + ‖c‖²) − 2 q·c.
-                    distances[list] = max(0, (queryNorm + centroidNorms[list]) - 2 * products[frame * nlist + list])
-                }
-                if probes == 1 {
-                    var best = 0
-                    for list in 1..<nlist where distances[list] < distances[best] { best = list }
-                    lists[frame] = Int32(best)
-                } else {
-                    let order = (0..<nlist).sorted { (distances[$0], $0) < (distances[$1], $1) }
-                    for probe in 0..<probes { lists[frame * probes + probe] = Int32(order[probe]) }
+            centroids.withUnsafeBufferPointer { c in
+                centroidNorms.withUnsafeBufferPointer { norms in
+                    lists.withUnsafeMutableBufferPointer { out in
+                        let blocks = (frames + block - 1) / block
+                        ParallelWork.run(workers: min(ParallelWork.workerCount, max(1, blocks))) { worker, workers in
+                            var products = [Float](repeating: 0, count: block * nlist)
+                            var distances = [Float](repeating: 0, count: nlist)
+                            for first in stride(from: worker * block, to: frames, by: workers * block) {
+                                let rows = min(block, frames - first)
+                                products.withUnsafeMutableBufferPointer { p in
+                                    BLAS.sgemm(transposeB: true, m: rows, n: nlist, k: d,
+                                               a: q.baseAddress! + first * d, lda: d, b: c.baseAddress!, ldb: d,
+                                               beta: 0, c: p.baseAddress!, ldc: nlist)
+                                }
+                                for row in 0..<rows {
+                                    let frame = first + row
+                                    let queryNorm = laneSumOfSquares(q.baseAddress! + frame * d, count: d)
+                                    for list in 0..<nlist {
+                                        // The reference's order: (‖q‖² + ‖c‖²) − 2 q·c, clamped at 0.
+                                        distances[list] = max(0, (queryNorm + norms[list]) - 2 * products[row * nlist + list])
+                                    }
+                                    if probes == 1 {
+                                        var best = 0
+                                        for list in 1..<nlist where distances[list] < distances[best] { best = list }
+                                        out[frame] = Int32(best)
+                                    } else {
+                                        let order = (0..<nlist).sorted { (distances[$0], $0) < (distances[$1], $1) }
+                                        for probe in 0..<probes { out[frame * probes + probe] = Int32(order[probe]) }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -131,7 +139,6 @@ public struct IVFFlatIndex: Sendable {
                 scores.withUnsafeMutableBufferPointer { scoreOut in
                     found.withUnsafeMutableBufferPointer { idOut in
                         ParallelWork.run(workers: min(ParallelWork.workerCount, max(1, frames / 16))) { worker, workers in
-                            var difference = [Float](repeating: 0, count: d)
                             var heapScores = [Float](repeating: 0, count: k)
                             var heapIDs = [Int32](repeating: 0, count: k)
                             for frame in stride(from: worker, to: frames, by: workers) {
@@ -140,9 +147,7 @@ public struct IVFFlatIndex: Sendable {
                                 for probe in 0..<probes {
                                     let list = Int(lists[frame * probes + probe])
                                     for row in listOffsets[list]..<listOffsets[list + 1] {
-                                        let entry = x.baseAddress! + row * d
-                                        for i in 0..<d { difference[i] = query[i] - entry[i] }
-                                        let distance = laneSumOfSquares(difference, count: d)
+                                        let distance = laneSquaredDistance(query, x.baseAddress! + row * d, count: d)
                                         // The heap's top is its largest (distance, id); a candidate replaces it
                                         // only when strictly nearer.
                                         var top = 0
@@ -174,31 +179,52 @@ public struct IVFFlatIndex: Sendable {
 /// 16 lanes, each accumulating every 16th square by a fused multiply-add, the lanes then summed by halving
 /// (8 + 8, 4 + 4, 2 + 2, 1 + 1); a remainder past the last multiple of 16 is added one by one.
 func laneSumOfSquares(_ values: UnsafePointer<Float>, count: Int) -> Float {
-    let lanes = 16
-    let whole = count - count % lanes
-    var accumulator = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-                       Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-    withUnsafeMutableBytes(of: &accumulator) { raw in
-        let lane = raw.bindMemory(to: Float.self)
-        var start = 0
-        while start < whole {
-            for i in 0..<lanes {
-                let value = values[start + i]
-                lane[i] = lane[i].addingProduct(value, value)
-            }
-            start += lanes
-        }
-        var width = lanes / 2
-        while width >= 1 {
-            for i in 0..<width { lane[i] = lane[i] + lane[i + width] }
-            width /= 2
-        }
-    }
-    var total = accumulator.0
-    for i in whole..<count { total = total + values[i] * values[i] }
-    return total
+    laneSquaredDistance(values, nil, count: count)
 }
 
 func laneSumOfSquares(_ values: [Float], count: Int) -> Float {
     values.withUnsafeBufferPointer { laneSumOfSquares($0.baseAddress!, count: count) }
+}
+
+/// ‖a − b‖² (or ‖a‖² when `b` is nil) in `laneSumOfSquares`' order, each difference rounded to float32 first.
+///
+/// Each lane step is a float32 fused multiply-add, computed as the Python reference computes it: the square
+/// of a float32 is exact in double, so adding in double and rounding to float32 gives the single rounding
+/// of an FMA (bar a double-rounding tie, as in the reference). On x86-64 builds for the baseline CPU,
+/// `Float.addingProduct` would be a call to libm's `fmaf` per value, several times slower than this.
+@inline(__always)
+func laneSquaredDistance(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, count: Int) -> Float {
+    let whole = count - count % 16
+    var lanes = SIMD16<Float>()
+    var i = 0
+    if let b {
+        while i < whole {
+            let v = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+                - UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+            lanes = fusedSquareAdd(lanes, v)
+            i += 16
+        }
+    } else {
+        while i < whole {
+            lanes = fusedSquareAdd(lanes, UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self))
+            i += 16
+        }
+    }
+    let eight = lanes.lowHalf + lanes.highHalf
+    let four = eight.lowHalf + eight.highHalf
+    let two = four.lowHalf + four.highHalf
+    var total = two[0] + two[1]
+    while i < count {
+        let v = b.map { a[i] - $0[i] } ?? a[i]
+        total = total + v * v
+        i += 1
+    }
+    return total
+}
+
+/// Lane-wise float32 `accumulator + v * v` with one rounding (see `laneSquaredDistance`).
+@inline(__always)
+func fusedSquareAdd(_ accumulator: SIMD16<Float>, _ v: SIMD16<Float>) -> SIMD16<Float> {
+    let wide = SIMD16<Double>(v)
+    return SIMD16<Float>(SIMD16<Double>(accumulator) + wide * wide)
 }
