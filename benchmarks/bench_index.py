@@ -30,6 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEMOS = REPO / "Demos"
 INDEX_RATE = 0.75
+# OpenBLAS's and OpenMP's worker threads keep spinning for a while after a call; each side starts after this
+# pause so that none runs beside the previous side's spinning threads.
+SETTLE_SECONDS = 0.5
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -124,6 +127,7 @@ def main() -> None:
         return done.search.ids, done.blended
 
     def timed(side):
+        time.sleep(SETTLE_SECONDS)
         start = time.perf_counter()
         result = side()
         return time.perf_counter() - start, result
@@ -137,6 +141,7 @@ def main() -> None:
         times["faiss-cpu + upstream blend"].append(seconds)
         seconds, (reference_ids, reference_blended) = timed(reference_side)
         times["MLX reference"].append(seconds)
+        time.sleep(SETTLE_SECONDS)
         process, swift_seconds = run_swift(binary, ARGS.work_dir, name, golden_dir, out)
         times["Swift"].append(swift_seconds)
         times["Swift (whole process)"].append(process)

@@ -28,6 +28,8 @@ public struct IVFFlatIndex: Sendable {
     public var d: Int { configuration.d }
     public static let missingID: Int32 = -1
     public static let missingScore = Float.greatestFiniteMagnitude
+    /// Scratch products of the coarse step per worker: 4M floats (16 MB), 800 frames against 5128 lists.
+    static let maximumCoarseBlockFloats = 1 << 22
 
     public init(configuration: IndexConfiguration, weights: SafeTensorsFile) throws {
         try configuration.validate()
@@ -85,14 +87,16 @@ public struct IVFFlatIndex: Sendable {
     public func coarseLists(_ queries: [Float], frames: Int) -> [Int32] {
         let (d, nlist, probes) = (configuration.d, configuration.nlist, configuration.probes)
         // Blocks of frames, each one product with every centroid and then the nearest lists, on the workers.
-        let block = 64
+        // Each product packs all the centroids again, so blocks are as large as the workers and the scratch
+        // products (block x nlist floats) allow.
+        let workers = min(ParallelWork.workerCount, max(1, frames / 64))
+        let block = max(1, min((frames + workers - 1) / workers, Self.maximumCoarseBlockFloats / nlist))
         var lists = [Int32](repeating: 0, count: frames * probes)
         queries.withUnsafeBufferPointer { q in
             centroids.withUnsafeBufferPointer { c in
                 centroidNorms.withUnsafeBufferPointer { norms in
                     lists.withUnsafeMutableBufferPointer { out in
-                        let blocks = (frames + block - 1) / block
-                        ParallelWork.run(workers: min(ParallelWork.workerCount, max(1, blocks))) { worker, workers in
+                        ParallelWork.run(workers: workers) { worker, workers in
                             var products = [Float](repeating: 0, count: block * nlist)
                             var distances = [Float](repeating: 0, count: nlist)
                             for first in stride(from: worker * block, to: frames, by: workers * block) {
