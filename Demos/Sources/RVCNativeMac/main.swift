@@ -7,12 +7,13 @@ import RVCNative
 reexecuteWithCPUsBLASKernelIfNeeded()  // before anything else: see BLASKernelSelection.swift
 
 let overview = """
-RVCNativeMac: run an exported RVC voice, or the RMVPE pitch model, in dependency-free Swift.
+RVCNativeMac: run an exported RVC voice, the RMVPE pitch model, or the content encoder, in dependency-free Swift.
 
 Usage:
   RVCNativeMac run --assets DIR --model NAME --inputs PATH --output FILE [--teacher-forced] [--pad-mode MODE]
   RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
   RVCNativeMac f0 --assets DIR --model NAME --inputs PATH --output FILE [--pad-mode MODE] [--repeats N]
+  RVCNativeMac features --assets DIR --model NAME --inputs PATH --output FILE [--version v1|v2]
   RVCNativeMac blas-kernel [--verbose]
   RVCNativeMac help [COMMAND]
   RVCNativeMac COMMAND --help
@@ -22,6 +23,7 @@ Commands:
               intermediate the golden set names (a candidate file for `rvc-ios golden diff`).
   synthesize  Run the voice for audio only, decoding in time chunks to bound memory.
   f0          Run the RMVPE pitch model on 16 kHz audio for f0 only, timing each stage.
+  features    Run the content encoder (HuBERT / ContentVec) on 16 kHz audio for RVC's v1 / v2 features.
   blas-kernel Print the OpenBLAS kernel the matrix products run on (--verbose: and why).
 
 """
@@ -45,7 +47,8 @@ Usage:
 The inputs pick the model: an RMVPE golden set (index kind rmvpe), or a safetensors file holding `audio`
 and no `phone`, runs the RMVPE export NAME (see `f0 --help`); a retrieval golden set (kind index) runs
 the index export NAME (`rvc-ios export --index`) on its `feats`, blended at its index_rate (or
---index-rate); anything else runs the voice NAME.
+--index-rate); a content-encoder golden set (kind hubert) runs the content encoder NAME (`rvc-ios export
+--hubert`) on its `audio`; anything else runs the voice NAME.
 
 Options:
 \(assetsOption)
@@ -143,6 +146,7 @@ func runCommand(_ arguments: ArraySlice<String>) throws {
     // The golden index's kind picks the model: RMVPE sets go to RMVPECommands.swift.
     if inputsAreForRMVPE(arguments) { return try runRMVPECommand(arguments) }
     if inputsAreForIndex(arguments) { return try runIndexCommand(arguments) }  // IndexCommands.swift
+    if inputsAreForContentEncoder(arguments) { return try runContentEncoderCommand(arguments) }  // ContentEncoderCommands.swift
     let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output"],
                                     flagOptions: ["--teacher-forced"])
     let output = try options.required("--output")
@@ -254,6 +258,9 @@ func main() -> Int32 {
         case "synthesize":
             if wantsHelp { print(synthesizeHelp, terminator: ""); return 0 }
             try synthesizeCommand(rest)
+        case "features":
+            if wantsHelp { print(featuresHelp, terminator: ""); return 0 }
+            try featuresCommand(rest)
         case "blas-kernel":
             if wantsHelp { print(blasKernelHelp, terminator: ""); return 0 }
             try blasKernelCommand(rest)
@@ -262,11 +269,12 @@ func main() -> Int32 {
             case "run": print(runHelp, terminator: "")
             case "synthesize": print(synthesizeHelp, terminator: "")
             case "f0": print(f0Help, terminator: "")
+            case "features": print(featuresHelp, terminator: "")
             case "blas-kernel": print(blasKernelHelp, terminator: "")
             default: print(overview, terminator: "")
             }
         default:
-            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize, f0 or blas-kernel (see --help).")
+            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize, f0, features or blas-kernel (see --help).")
         }
         return 0
     } catch let error as UsageError {
