@@ -30,6 +30,18 @@ def demo_features(count: int, dim: int, seed: int = 0, clusters: int | None = No
     return (centres[members] + np.float32(0.5) * rng.standard_normal((count, dim), dtype=np.float32)).astype(np.float32)
 
 
+def queries_near(vectors: np.ndarray, count: int, seed: int, noise: float) -> np.ndarray:
+    """(count, d) float32 queries: stored vectors (distinct while there are enough) moved by Gaussian noise of
+    `noise` times the vectors' spread, so each falls near the stored ones, as a voice's frames fall near its
+    training frames, and never on one (a zero distance is NaN upstream)."""
+    rng = np.random.default_rng(seed)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    rows = rng.choice(len(vectors), size=count, replace=count > len(vectors))
+    spread = float(vectors.std()) or 1.0
+    moved = vectors[rows] + np.float32(noise * spread) * rng.standard_normal((count, vectors.shape[1]), dtype=np.float32)
+    return moved.astype(np.float32)
+
+
 def ivf_list_count(rows: int) -> int:
     """upstream: `n_ivf = min(int(16 * np.sqrt(big_npy.shape[0])), big_npy.shape[0] // 39)`."""
     return min(int(16 * math.sqrt(rows)), rows // 39)

@@ -19,12 +19,12 @@ from ..core.errors import RvcIosError
 from ..core.export import StepReporter, write_weights_and_manifest
 from ..core.files import sha256_file
 from .convert import DTYPES, LAYOUTS, index_tensors
+from .demo import queries_near
 from .faiss_file import IvfFlatIndex, read_faiss_index
 from .reference import DEFAULT_INDEX_RATE, K, SearchIndex, retrieval
 
 # Queries for the float16 measurement: this many stored vectors, each moved by noise of this fraction of
-# the vectors' spread (so queries fall near, never on, stored vectors, as a voice's frames fall near its
-# training frames).
+# the vectors' spread (`demo.queries_near`).
 EFFECT_QUERIES = 1000
 EFFECT_NOISE = 0.25
 EFFECT_SEED = 0
@@ -54,11 +54,7 @@ class Float16Effect:
 
 
 def effect_queries(index: IvfFlatIndex, count: int = EFFECT_QUERIES, seed: int = EFFECT_SEED) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(index.ntotal, size=min(count, index.ntotal), replace=False)
-    spread = float(index.vectors.std()) or 1.0
-    noise = rng.standard_normal((len(rows), index.d)).astype(np.float32)
-    return (index.vectors[rows] + np.float32(EFFECT_NOISE * spread) * noise).astype(np.float32)
+    return queries_near(index.vectors, min(count, index.ntotal), seed, EFFECT_NOISE)
 
 
 def float16_effect(index: IvfFlatIndex, queries: np.ndarray | None = None) -> Float16Effect:

@@ -11,23 +11,19 @@ from ..core.files import sha256_file
 from ..core.golden import GoldenSet, write_golden
 from ..core.manifest import load_exported
 from .convert import search_index_from_export
+from .demo import queries_near
 from .reference import DEFAULT_INDEX_RATE, K, SearchIndex, retrieval
 from .stages import index_stage_table
 
 # HuBERT's frame rate: the features retrieval sees are 50 per second (before the x2 upsampling).
 FRAMES_PER_SECOND = 50
-# Synthesised features: stored vectors moved by noise of this fraction of their spread, so that each frame
-# falls near the training frames (as a voice's own speech does) and never on one (a zero distance is NaN).
+# Synthesised features: stored vectors moved by noise of this fraction of their spread (`demo.queries_near`).
 QUERY_NOISE = 0.3
 
 
 def synthesised_feats(index: SearchIndex, frames: int, seed: int) -> np.ndarray:
     """(1, frames, d) float32 content-like features near the index's vectors."""
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(index.ntotal, size=frames)
-    vectors = np.asarray(index.vectors, dtype=np.float32)
-    noise = rng.standard_normal((frames, vectors.shape[1]), dtype=np.float32)
-    return (vectors[rows] + np.float32(QUERY_NOISE * float(vectors.std())) * noise)[None].astype(np.float32)
+    return queries_near(index.vectors, frames, seed, QUERY_NOISE)[None]
 
 
 def read_feats(path: Path) -> np.ndarray:

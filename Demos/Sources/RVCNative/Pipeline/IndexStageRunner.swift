@@ -21,15 +21,9 @@ public enum IndexStageValue {
 public struct IndexGoldenExtra: Decodable, Sendable {
     public let indexRate: Double
 
-    private struct Wrapper: Decodable { let extra: IndexGoldenExtra }
-
+    /// `extra` of `<folder>/index.json`.
     public static func load(goldenFolder folder: String) throws -> IndexGoldenExtra {
-        let path = URL(fileURLWithPath: folder).appendingPathComponent("index.json").path
-        do {
-            return try VoiceManifest.decoder().decode(Wrapper.self, from: try readFile(path)).extra
-        } catch let error as DecodingError {
-            throw RVCError.goldenIndexUnreadable(path: path, reason: describeDecodingError(error))
-        }
+        try goldenExtra(IndexGoldenExtra.self, goldenFolder: folder)
     }
 }
 
