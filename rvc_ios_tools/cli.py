@@ -216,6 +216,7 @@ def export(
             f"and {result.manifest_path}"
         )
     if model_name is not None or index is not None:
+        from .core import manifest as manifest_io
         from .index.export import export_index, find_index_beside
 
         index_source = index if index is not None else find_index_beside(source, model_name)
@@ -224,7 +225,9 @@ def export(
         else:
             index_name = f"{model_name}.index" if model_name is not None else Path(index_source).stem
             typer.echo(f"Exporting index {index_source} -> {output_dir}/", err=True)
-            exported = export_index(index_source, output_dir, index_name, index_dtype, reporter)
+            # The index's vectors are the voice's content features: 256 wide for v1, 768 for v2.
+            voice_dim = manifest_io.read_manifest(result.manifest_path)["feature_dim"] if model_name is not None else None
+            exported = export_index(index_source, output_dir, index_name, index_dtype, reporter, feature_dim=voice_dim)
             typer.echo(f"wrote {exported.weights_path} ({exported.index.ntotal} vectors of {exported.index.d}, "
                        f"{exported.index.nlist} lists, nprobe {exported.index.nprobe}) and {exported.manifest_path}")
             if exported.float16_effect is not None:

@@ -85,14 +85,24 @@ def test_cli_exports_an_index_and_reports_float16(index_file, tmp_path):
     assert "float16 vectors: identical ids on" in result.output
 
 
-def test_cli_exports_the_index_found_beside_the_voice(voice_file, index_file, tmp_path):
+def test_cli_exports_the_index_found_beside_the_voice(voice_file, tmp_path):
     shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "Drake.pth")
-    shutil.copy(index_file, tmp_path / index_file.name)
+    index_file = demo.build_index(demo.demo_features(400, 768, seed=2), tmp_path / "added_IVF10_Flat_nprobe_1_Drake_v2.index")
     result = runner.invoke(app, ["export", "--model-name", "Drake", "--models-dir", str(tmp_path),
                                  "--output-dir", str(tmp_path / "Assets"), "-q"])
     assert result.exit_code == 0, result.output
     manifest, _ = load_exported(tmp_path / "Assets", "Drake.index")
     assert manifest["source"]["file_name"] == index_file.name
+
+
+def test_cli_refuses_an_index_of_another_width_than_the_voice(voice_file, tmp_path):
+    # The tiny v2 voice's features are 768 wide; this index holds 32-wide vectors.
+    shutil.copy(voice_file("v2-40k-tiny"), tmp_path / "Drake.pth")
+    path = demo.build_index(demo.demo_features(400, 32, seed=1), tmp_path / "added_IVF10_Flat_nprobe_1_Drake_v2.index")
+    result = runner.invoke(app, ["export", "--model-name", "Drake", "--models-dir", str(tmp_path),
+                                 "--output-dir", str(tmp_path / "Assets"), "-q"])
+    assert result.exit_code == 2 and "32-wide vectors" in result.output and "768 wide" in result.output
+    assert not (tmp_path / "Assets" / "Drake.index.manifest.json").exists() and path.is_file()
 
 
 def test_cli_refuses_a_damaged_index_in_one_line(tmp_path):

@@ -87,9 +87,11 @@ class IndexExportResult:
 
 
 def export_index(
-    source: Path, out_dir: Path, model_name: str, dtype: str = "float32", reporter: StepReporter | None = None
+    source: Path, out_dir: Path, model_name: str, dtype: str = "float32", reporter: StepReporter | None = None,
+    feature_dim: int | None = None,
 ) -> IndexExportResult:
-    """Write `<out_dir>/<model_name>.safetensors` and `.manifest.json` for the faiss file `source`."""
+    """Write `<out_dir>/<model_name>.safetensors` and `.manifest.json` for the faiss file `source`; with
+    `feature_dim` (the voice's), an index of another width is refused before anything is written."""
     reporter = reporter or StepReporter(enabled=False)
     source = Path(source)
     if dtype not in DTYPES:
@@ -100,6 +102,12 @@ def export_index(
         raise RvcIosError(
             f"{source} holds no vectors (a trained_*.index is written before the features are added); "
             "export the added_*.index beside it."
+        )
+    if feature_dim is not None and index.d != feature_dim:
+        raise RvcIosError(
+            f"{source} holds {index.d}-wide vectors but the voice's content features are {feature_dim} wide "
+            f"({'v1' if feature_dim == 256 else 'v2' if feature_dim == 768 else 'this voice'}); use the index "
+            "trained for this voice (pass it with --index)."
         )
     effect = None
     if dtype == "float16":
