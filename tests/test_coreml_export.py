@@ -20,37 +20,11 @@ from rvc_ios_tools.core.diff import compare_golden, load_candidate
 from rvc_ios_tools.core.golden import read_golden
 from rvc_ios_tools.core.manifest import validate
 
-ROOT = Path(__file__).resolve().parent.parent
+from coreml_assets import (RMVPE_GOLDEN, RMVPE_NAME, VOICE_GOLDEN, VOICE_NAME, invoke, rmvpe_assets,
+                           voice_assets)
+
 runner = CliRunner()
-# The committed tiny-v2-40k golden set: demo voice v2-40k-tiny, seed 1, 0.5 s (50 frames).
-VOICE_GOLDEN = ROOT / "golden" / "tiny-v2-40k"
-RMVPE_GOLDEN = ROOT / "golden" / "tiny-rmvpe-reflect"
 FP32_MIN_SNR_DB = 100.0
-
-
-def invoke(args: list[str]):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture(scope="module")
-def voice_assets(tmp_path_factory, voice_file):
-    assets = tmp_path_factory.mktemp("coreml-voice")
-    source = voice_file("v2-40k-tiny", seed=1)
-    invoke(["export", "--coreml", "--model-name", source.stem, "--models-dir", str(source.parent),
-            "--output-dir", str(assets), "--frames", "32,64", "--quiet"])
-    return assets, source.stem
-
-
-@pytest.fixture(scope="module")
-def rmvpe_assets(tmp_path_factory):
-    from rvc_ios_tools.rmvpe.demo import write_demo_rmvpe
-
-    folder = tmp_path_factory.mktemp("coreml-rmvpe")
-    source = write_demo_rmvpe(folder / "tiny-rmvpe.pt", seed=4, preset="tiny")  # as scripts/make_fixtures.py
-    invoke(["export", "--coreml", "--rmvpe", str(source), "--output-dir", str(folder), "--quiet"])
-    return folder, "tiny-rmvpe"
 
 
 def run_and_diff(golden_dir: Path, assets: Path, name: str, tmp_path: Path, *extra: str):
@@ -62,8 +36,8 @@ def run_and_diff(golden_dir: Path, assets: Path, name: str, tmp_path: Path, *ext
                           candidate_metadata=loaded.metadata)
 
 
-def test_the_voice_manifest_lists_every_package_function_input_and_output(voice_assets):
-    assets, name = voice_assets
+def test_the_voice_manifest_lists_every_package_function_input_and_output():
+    assets, name = voice_assets(), VOICE_NAME
     document = json.loads((assets / f"{name}.voice.coreml.json").read_text())
     validate(document, "manifest.schema.json")
     packages = {p["role"]: p for p in document["coreml"]["packages"]}
@@ -81,40 +55,36 @@ def test_the_voice_manifest_lists_every_package_function_input_and_output(voice_
     assert packages["nsf_source"]["compute_precision"] == "float32"
 
 
-def test_packages_keep_float32_inputs_and_outputs_at_float16_compute(tmp_path, voice_file):
+def test_packages_keep_float32_inputs_and_outputs_at_float16_compute():
     """An fp16 program for iOS16+ gets fp16 I/O by default, which would round pitchf (Hz) and the audio."""
-    from rvc_ios_tools.coreml.interpreter import load_program
-    from rvc_ios_tools.coreml.export import export_coreml_voice
-
-    source = voice_file("v2-40k-tiny", seed=1)
-    export_coreml_voice(source, tmp_path, "half", frames=(32,), precision="float16")
-    program = load_program(tmp_path / "half.decoder.mlpackage")
-    function = program.functions["main"]
     from coremltools.converters.mil.mil import types
 
+    from rvc_ios_tools.coreml.interpreter import load_program
+
+    function = load_program(voice_assets("float16") / f"{VOICE_NAME}.decoder.mlpackage").functions["main"]
     io = [*function.inputs.values(), *function.outputs]
     assert {types.builtin_to_string(var.dtype) for var in io} == {"fp32"}
     assert "fp16" in {types.builtin_to_string(op.outputs[0].dtype) for op in function.operations if op.op_type == "conv"}
 
 
-def test_fp32_voice_packages_reach_100_db_on_every_stage(voice_assets, tmp_path):
-    assets, name = voice_assets
+def test_fp32_voice_packages_reach_100_db_on_every_stage(tmp_path):
+    assets, name = voice_assets(), VOICE_NAME
     report = run_and_diff(VOICE_GOLDEN, assets, name, tmp_path)
     compared = [c for stage in report.stages for c in stage.tensors]
     assert {c.name for c in compared} >= {"z", "dec.conv_pre", "audio", "enc_p.hidden", "flow.flow_0"}
     assert all(c.snr_db >= FP32_MIN_SNR_DB for c in compared), [(c.name, c.snr_db) for c in compared]
 
 
-def test_the_coreml_nsf_source_converts_without_the_mod_one_trap(voice_assets, tmp_path):
+def test_the_coreml_nsf_source_converts_without_the_mod_one_trap(tmp_path):
     """The nsf_source package (noop_elimination removed) is right to float32 accumulation: >= 80 dB here."""
-    assets, name = voice_assets
+    assets, name = voice_assets(), VOICE_NAME
     report = run_and_diff(VOICE_GOLDEN, assets, name, tmp_path, "--source", "coreml")
     source = next(stage for stage in report.stages if stage.name == "nsf_source")
     assert source.status == "pass", source
 
 
-def test_fp32_rmvpe_package_reaches_100_db_and_the_same_pitch(rmvpe_assets, tmp_path):
-    assets, name = rmvpe_assets
+def test_fp32_rmvpe_package_reaches_100_db_and_the_same_pitch(tmp_path):
+    assets, name = rmvpe_assets(), RMVPE_NAME
     report = run_and_diff(RMVPE_GOLDEN, assets, name, tmp_path)
     compared = {c.name: c for stage in report.stages for c in stage.tensors}
     assert "fc.gru" in compared and "unet.encoder.skip_0" in compared
@@ -122,10 +92,10 @@ def test_fp32_rmvpe_package_reaches_100_db_and_the_same_pitch(rmvpe_assets, tmp_
     assert compared["f0"].passed
 
 
-def test_coreml_run_needs_macos_for_predictions(voice_assets, tmp_path):
+def test_coreml_run_needs_macos_for_predictions(tmp_path):
     if sys.platform == "darwin":
         pytest.skip("on macOS `--predict` runs Core ML; this test is about Linux refusing it")
-    assets, name = voice_assets
+    assets, name = voice_assets(), VOICE_NAME
     result = runner.invoke(app, ["coreml", "run", str(VOICE_GOLDEN), "--model-name", name, "--assets", str(assets),
                                  "--output", str(tmp_path / "c.safetensors"), "--predict"])
     assert result.exit_code == 2 and "macOS" in result.output
@@ -133,8 +103,8 @@ def test_coreml_run_needs_macos_for_predictions(voice_assets, tmp_path):
 
 @pytest.mark.skipif(sys.platform != "darwin", reason="Core ML predictions need macOS: coremltools' Linux wheel has "
                     "no Core ML runtime (libcoremlpython); the interpreter tests above check the same programs")
-def test_coreml_predictions_reach_the_goldens_on_a_mac(voice_assets, tmp_path):
-    assets, name = voice_assets
+def test_coreml_predictions_reach_the_goldens_on_a_mac(tmp_path):
+    assets, name = voice_assets(), VOICE_NAME
     report = run_and_diff(VOICE_GOLDEN, assets, name, tmp_path, "--predict")
     assert report.passed
 

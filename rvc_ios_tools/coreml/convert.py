@@ -229,13 +229,14 @@ def compress(model, compression: str):
 
 
 def save_functions(models: dict[str, Any], out_path: Path) -> None:
-    """One model saved as is, several as one multifunction package (weights deduplicated across functions)."""
+    """`main` alone saved as is; named functions (frame buckets, even one) as one multifunction package, weights
+    deduplicated across functions."""
     ct = import_coremltools()
     out_path = Path(out_path)
     if out_path.exists():
         shutil.rmtree(out_path)
-    if len(models) == 1:
-        next(iter(models.values())).save(str(out_path))
+    if list(models) == ["main"]:
+        models["main"].save(str(out_path))
         return
     with tempfile.TemporaryDirectory() as tmp:
         descriptor = ct.utils.MultiFunctionDescriptor()

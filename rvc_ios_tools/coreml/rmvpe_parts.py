@@ -28,10 +28,11 @@ def build_network(e2e):
 
         def __init__(self):
             super().__init__()
-            self.e2e = e2e
+            # E2E's own modules under their own names, so the traced consts keep upstream's key paths.
+            self.unet, self.cnn, self.fc = e2e.unet, e2e.cnn, e2e.fc
 
         def forward(self, padded_mel):
-            e2e = self.e2e
+            e2e = self
             x, skips = e2e.unet.encoder(padded_mel.transpose(-1, -2).unsqueeze(1))
             intermediate = e2e.unet.intermediate(x)
             decoded = e2e.unet.decoder(intermediate, skips)

@@ -164,12 +164,14 @@ def build_nsf_source(model):
 
         def __init__(self):
             super().__init__()
-            self.m_source = model.dec.m_source
+            # Held as `dec.m_source`, so the traced consts keep upstream's names (dec_m_source_l_linear_weight).
+            self.dec = torch.nn.Module()
+            self.dec.m_source = model.dec.m_source
             self.upp = int(model.dec.upp)
 
         def forward(self, pitchf, noise_nsf, noise_nsf_phase):
             with draws_from_inputs(noise_nsf, noise_nsf_phase):
-                source, _, _ = self.m_source(pitchf, self.upp)
+                source, _, _ = self.dec.m_source(pitchf, self.upp)
             return source
 
     return NsfSource().eval()
