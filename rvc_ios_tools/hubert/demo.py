@@ -343,7 +343,9 @@ def synthesized_speech(n_samples: int, text: str = SPEECH_TEXT, voice: str = "en
         try:
             subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(raw), text], check=True,
                            capture_output=True)
-            subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(resampled)], check=True,
+            # -D: sox dithers by default when it reduces the bit depth, with a fresh random draw each run;
+            # test speech must be the same every time.
+            subprocess.run(["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(resampled)], check=True,
                            capture_output=True)
         except subprocess.CalledProcessError as exc:
             raise SpeechSynthesisError(f"{exc.cmd[0]} failed: {exc.stderr.decode(errors='replace').strip()}") from None

@@ -1,0 +1,221 @@
+"""The whole conversion in the MLX reference: 16 kHz audio in, the voice's int16 audio out, as upstream's
+`Pipeline.pipeline` (rvc 0.3.5) computes it, every stage recorded under its golden name.
+
+Networks: RMVPE on the whole padded signal (once), the content encoder and the index per segment, the
+synthesizer per segment with that segment's own random draws (`segment.K.noise.*`, given or drawn from the
+seed). Everything around them is `audio.py` and `segment.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..core.errors import RvcIosError
+from ..core.manifest import load_exported
+from ..hubert.reference import build_hubert, extract_features
+from ..index.convert import search_index_from_export
+from ..index.reference import SearchIndex, retrieval
+from ..rmvpe.reference import THRESHOLD, build_rmvpe, log_mel, mel_to_salience, salience_to_f0
+from ..voice.reference import build_model, draw_noise, run_voice, voice_spec
+from . import audio as dsp
+from .segment import shift_pitch, synthesizer_inputs
+
+NOISE_NAMES = ("noise.z_p", "noise.nsf", "noise.nsf_phase")
+RMVPE_PAD_MODES = ("constant", "reflect")
+
+
+class PipelineInputError(RvcIosError):
+    """Options or assets that cannot make a conversion."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertOptions:
+    """Upstream's options with its defaults (`vc_single`); the windowing is the CPU row (`x_pad 1 ...`)."""
+
+    pitch: float = 0.0  # semitones (f0_up_key)
+    index_rate: float = 0.75
+    protect: float = 0.33
+    rms_mix_rate: float = 0.25
+    resample_sr: int = 0
+    sid: int = 0
+    seed: int = 0
+    # How RMVPE pads its log-mel to a multiple of 32 frames: zeros as the rvc 0.3.5 package, or reflect as Applio.
+    rmvpe_pad_mode: str = "constant"
+    windowing: dsp.WindowingConfig = dsp.WindowingConfig()
+
+    def check(self) -> None:
+        if not 0 <= self.index_rate <= 1:
+            raise PipelineInputError(f"--index-rate must lie in 0..1, not {self.index_rate}.")
+        if not 0 <= self.protect <= 0.5:
+            raise PipelineInputError(f"--protect must lie in 0..0.5 (0.5 switches it off), not {self.protect}.")
+        if not 0 <= self.rms_mix_rate <= 1:
+            raise PipelineInputError(f"--rms-mix-rate must lie in 0..1, not {self.rms_mix_rate}.")
+        if self.rmvpe_pad_mode not in RMVPE_PAD_MODES:
+            raise PipelineInputError(f"--rmvpe-pad-mode must be constant or reflect, not {self.rmvpe_pad_mode!r}.")
+        if not -48 <= self.pitch <= 48:
+            raise PipelineInputError(f"--pitch is in semitones; {self.pitch} is beyond four octaves.")
+
+
+@dataclasses.dataclass
+class Networks:
+    """The MLX reference of every network a conversion uses, built from exports."""
+
+    voice: Any  # voice manifest (dict)
+    synthesizer: Any
+    content_encoder: Any
+    rmvpe: Any | None  # None for a voice without f0
+    index: SearchIndex | None
+
+    @property
+    def target_rate(self) -> int:
+        return int(self.voice["sample_rate"])
+
+    @property
+    def version(self) -> str:
+        return str(self.voice["rvc_version"])
+
+    @property
+    def f0(self) -> bool:
+        return bool(self.voice["f0"])
+
+
+def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, index: str | None) -> Networks:
+    """Every export by name from one assets folder, each checked against its manifest."""
+    voice_manifest, voice_weights = load_exported(assets, voice)
+    expect_kind(voice_manifest, "voice", voice, assets)
+    hubert_manifest, hubert_weights = load_exported(assets, hubert)
+    expect_kind(hubert_manifest, "hubert", hubert, assets)
+    model = build_model(voice_manifest, voice_weights)
+    encoder = build_hubert(hubert_weights, hubert_manifest["hubert"]["architecture"])
+    pitch_model = None
+    if voice_manifest["f0"]:
+        if rmvpe is None:
+            raise PipelineInputError(f"The voice {voice} uses pitch; export RMVPE (`rvc-ios export --rmvpe rmvpe.pt`) "
+                                     "and pass its name with --rmvpe.")
+        rmvpe_manifest, rmvpe_weights = load_exported(assets, rmvpe)
+        expect_kind(rmvpe_manifest, "rmvpe", rmvpe, assets)
+        pitch_model = build_rmvpe(rmvpe_weights, rmvpe_manifest["rmvpe"]["architecture"])
+    search = None
+    if index is not None:
+        index_manifest, index_tensors = load_exported(assets, index)
+        expect_kind(index_manifest, "index", index, assets)
+        search = search_index_from_export(index_manifest["index"], index_tensors, f"{index} in {assets}")
+        feature_dim = int(voice_manifest["feature_dim"])
+        if search.vectors.shape[1] != feature_dim:
+            raise PipelineInputError(
+                f"The index {index} holds {search.vectors.shape[1]}-d features; the voice {voice} takes {feature_dim}-d "
+                f"({voice_manifest['rvc_version']}). Use the index trained for this voice."
+            )
+    return Networks(voice_manifest, model, encoder, pitch_model, search)
+
+
+def expect_kind(manifest: Mapping[str, Any], kind: str, name: str, assets: Path) -> None:
+    if manifest["kind"] != kind:
+        raise PipelineInputError(f"{name} in {assets} is a {manifest['kind']} export, not a {kind} export.")
+
+
+def segment_noise(networks: Networks, index: int, inputs: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray],
+                  seed: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Segment `index`'s draws: each from `given` (`segment.K.noise.*`) when there, else from (seed, K)."""
+    drawn = draw_noise(networks.voice, inputs, int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+    noise, sources = {}, {}
+    for name, array in drawn.items():
+        key = f"segment.{index}.{name}"
+        if key in given:
+            if tuple(given[key].shape) != array.shape or given[key].dtype != np.float32:
+                raise PipelineInputError(
+                    f"`{key}` is {given[key].dtype} {tuple(given[key].shape)}; this segment needs float32 {array.shape}."
+                )
+            noise[name], sources[key] = np.array(given[key]), "noise file"
+        else:
+            noise[name], sources[key] = array, f"seed {seed}"
+    return noise, sources
+
+
+Progress = Callable[[str], None]
+
+
+def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = ConvertOptions(),
+            noise: Mapping[str, np.ndarray] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the conversion on 16 kHz mono float audio; returns every stage's tensors by golden name
+    (`output` is the int16 audio at `output_rate`), plus `split_points` and `noise_sources`."""
+    options.check()
+    given = dict(noise or {})
+    config = options.windowing
+    say = progress or (lambda message: None)
+    stages: dict[str, Any] = {"input": np.asarray(audio, dtype=np.float32)}
+    normalised = dsp.peak_normalise(stages["input"])
+    stages["normalised"] = normalised
+    filtered = dsp.high_pass(normalised)
+    stages["filtered"] = filtered
+    points = dsp.split_points(filtered, config)
+    stages["split_points"] = np.array(points, dtype=np.int64)
+    padded = np.pad(filtered, (config.t_pad, config.t_pad), mode="reflect")
+    stages["padded"] = padded
+    p_len = padded.shape[0] // dsp.WINDOW
+    pitch = pitchf = None
+    if networks.f0:
+        say("pitch (RMVPE) on the whole signal")
+        # `infer_from_audio` takes the padded float64 signal as float32; its f0 stays float64 (cents are float64),
+        # and the key shift and coarse pitch run on that.
+        mel = log_mel(padded.astype(np.float32)[None])
+        f0 = salience_to_f0(np.array(mel_to_salience(networks.rmvpe, mel, options.rmvpe_pad_mode)), THRESHOLD)[0]
+        stages["f0"] = f0
+        pitch, pitchf = shift_pitch(f0, options.pitch)
+        pitch, pitchf = pitch[:p_len], pitchf[:p_len]
+        stages["pitch"], stages["pitchf"] = pitch, pitchf
+    trim = config.t_pad_tgt(networks.target_rate)
+    pieces, sources = [], {}
+    segments = dsp.plan_segments(points)
+    for segment in segments:
+        say(f"segment {segment.index + 1} of {len(segments)}")
+        prefix = f"segment.{segment.index}."
+        audio0 = padded[segment.audio_start : segment.audio_stop]
+        feats = extract_features(networks.content_encoder, audio0.astype(np.float32), networks.version)[0]
+        stages[prefix + "features"] = feats
+        retrieved = None
+        if networks.index is not None and options.index_rate != 0:
+            found = retrieval(networks.index, feats, options.index_rate)
+            stages[prefix + "retrieved"] = found.retrieved
+            retrieved = stages[prefix + "blended"] = found.blended
+        segment_pitch = None if pitch is None else pitch[segment.pitch_start : segment.pitch_stop]
+        segment_pitchf = None if pitchf is None else pitchf[segment.pitch_start : segment.pitch_stop]
+        call = synthesizer_inputs(feats, audio0.shape[0], segment_pitch, segment_pitchf, options.protect, retrieved)
+        inputs = {
+            "phone": call.phone,
+            "phone_lengths": call.phone_lengths.astype(np.int32),
+            "sid": np.array([options.sid], dtype=np.int32),
+        }
+        if call.pitch is not None:
+            inputs["pitch"], inputs["pitchf"] = call.pitch.astype(np.int32), call.pitchf
+        draws, drawn_from = segment_noise(networks, segment.index, inputs, given, options.seed)
+        sources.update(drawn_from)
+        for name, array in {**inputs, **draws}.items():
+            stages[prefix + name] = array
+        synthesized = run_voice(networks.synthesizer, voice_spec(networks.voice), inputs, draws)["audio"][0, 0]
+        stages[prefix + "audio"] = synthesized
+        pieces.append(synthesized[trim:-trim])
+    unknown = sorted(set(given) - set(sources))
+    if unknown:
+        raise PipelineInputError(f"The noise file holds {', '.join(unknown)}, which this run never draws "
+                                 f"({len(segments)} segment(s)); record the draws of this input and voice.")
+    output = np.concatenate(pieces)
+    stages["concatenated"] = output
+    if options.rms_mix_rate != 1:
+        output = dsp.change_rms(filtered, dsp.SAMPLE_RATE, output, networks.target_rate, options.rms_mix_rate)
+    stages["rms_mixed"] = output
+    output_rate = networks.target_rate
+    if networks.target_rate != options.resample_sr >= 16000:
+        from ..core.wav import resample
+
+        output = resample(output, networks.target_rate, options.resample_sr)
+        output_rate = options.resample_sr
+    stages["resampled"] = output
+    stages["output"] = dsp.to_int16(output)
+    stages["output_rate"] = output_rate
+    stages["noise_sources"] = sources
+    return stages
