@@ -36,6 +36,8 @@ DEPLOYMENT_TARGET = "iOS18"  # multifunction packages need iOS18 / macOS15
 # Ops kept in fp32 by `--compute-precision mixed`: everything but the convolution stacks (HiFi-GAN decoder,
 # RMVPE's U-Net), where nearly all the compute is and fp16 costs least.
 MIXED_FP16_OPS = frozenset({"conv", "conv_transpose"})
+# The flexible-length pieces (NSF source, decoder) are traced at this many frames; their inputs are RangeDims.
+TRACE_FRAMES = 64
 
 
 class CoreMLExportError(RvcIosError):
@@ -270,33 +272,33 @@ def convert_voice(
                                 f"{', '.join(PRECISIONS)} / {', '.join(COMPRESSIONS)}.")
     if not frames or any(int(t) < 1 for t in frames):
         raise CoreMLExportError(f"--frames must be positive frame counts (100 frames a second), not {frames!r}.")
-    ct = import_coremltools()
     model = voice_parts.folded_upstream_model(checkpoint)
     packages = voice_contracts(checkpoint, model_name, tuple(int(t) for t in frames), precision, compression)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    smallest = min(frames)
     for package in packages:
         report(f"converting {package.file}")
-        if package.role == "encoder_flow":
-            module = voice_parts.build_encoder_flow(model, checkpoint.f0)
-            models = {
-                function.name: convert_module(module, function, package,
-                                              example_voice_tensors(checkpoint, function.frames))
-                for function in package.functions
-            }
-        elif package.role == "nsf_source":
-            models = {"main": convert_module(
-                voice_parts.build_nsf_source(model), package.functions[0], package,
-                example_voice_tensors(checkpoint, smallest),
-                pass_pipeline=source_pass_pipeline(ct, keep_noop_elimination))}
-        else:
-            examples = example_voice_tensors(checkpoint, smallest)
-            examples.update(_decoder_examples(model, checkpoint, examples))
-            models = {"main": convert_module(voice_parts.build_decoder(model, checkpoint.f0), package.functions[0],
-                                             package, examples)}
+        models = convert_voice_piece(model, checkpoint, package, keep_noop_elimination=keep_noop_elimination)
         save_functions(models, out_dir / package.file)
     return packages
+
+
+def convert_voice_piece(model, checkpoint: VoiceCheckpoint, package: PackageContract, *,
+                        keep_noop_elimination: bool = False) -> dict[str, Any]:
+    """One package's converted functions by name, traced from `model` (`voice_parts.folded_upstream_model`)."""
+    ct = import_coremltools()
+    if package.role == "encoder_flow":
+        module = voice_parts.build_encoder_flow(model, checkpoint.f0)
+        return {function.name: convert_module(module, function, package,
+                                              example_voice_tensors(checkpoint, function.frames))
+                for function in package.functions}
+    examples = example_voice_tensors(checkpoint, min(package.frame_range[1], TRACE_FRAMES))
+    if package.role == "nsf_source":
+        return {"main": convert_module(voice_parts.build_nsf_source(model), package.functions[0], package, examples,
+                                       pass_pipeline=source_pass_pipeline(ct, keep_noop_elimination))}
+    examples.update(_decoder_examples(model, checkpoint, examples))
+    return {"main": convert_module(voice_parts.build_decoder(model, checkpoint.f0), package.functions[0], package,
+                                   examples)}
 
 
 def _decoder_examples(model, checkpoint: VoiceCheckpoint, examples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
