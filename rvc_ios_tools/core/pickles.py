@@ -5,7 +5,9 @@ from __future__ import annotations
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from .errors import CorruptFileError, UnsafeCheckpointError
 
@@ -45,3 +47,20 @@ def load_pickle_safely(path: Path, stand_ins: Sequence[tuple[type, str]] = ()) -
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It may be truncated or damaged: "
             "download or copy it again."
         ) from None
+
+
+def state_dict_to_numpy(state_dict: Mapping[str, Any], source_name: str) -> dict[str, np.ndarray]:
+    """A loaded state dict's torch tensors (bfloat16 as float32) or numpy arrays -> numpy arrays; anything
+    else in it is a CorruptFileError naming the key."""
+    import torch
+
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in state_dict.items():
+        if isinstance(value, np.ndarray):
+            arrays[str(key)] = value
+        elif isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu()
+            arrays[str(key)] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+        else:
+            raise CorruptFileError(f"{source_name}: `{key}` is a {type(value).__name__}, not a tensor.")
+    return arrays

@@ -54,7 +54,7 @@ from ..core.errors import (
     UnknownKeyError,
     UnsupportedVoiceError,
 )
-from ..core.pickles import load_pickle_safely
+from ..core.pickles import load_pickle_safely, state_dict_to_numpy
 from ..core.rules import ConvertedTensor, DroppedTensor, Rule, plan_conversion, run_conversion
 
 HUBERT_RULES: tuple[Rule, ...] = (
@@ -391,22 +391,6 @@ HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 HF_FILE_NAMES = ("config.json",) + HF_WEIGHT_FILES
 
 
-def tensors_to_numpy(tensors: Mapping[str, Any], source_name: str) -> dict[str, np.ndarray]:
-    """torch tensors (bfloat16 as float32) or numpy arrays -> numpy arrays; anything else is an error."""
-    import torch
-
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in tensors.items():
-        if isinstance(value, np.ndarray):
-            arrays[str(key)] = value
-        elif isinstance(value, torch.Tensor):
-            tensor = value.detach().cpu()
-            arrays[str(key)] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-        else:
-            raise CorruptFileError(f"{source_name}: `{key}` is a {type(value).__name__}, not a tensor.")
-    return arrays
-
-
 def load_fairseq_hubert(path: Path) -> HubertCheckpoint:
     """A fairseq training dict (hubert_base.pt): `model` and `cfg["model"]` read, every other entry dropped."""
     path = Path(path)
@@ -430,7 +414,7 @@ def load_fairseq_hubert(path: Path) -> HubertCheckpoint:
     model_cfg = cfg.get("model") if isinstance(cfg, Mapping) else None
     if not isinstance(model_cfg, Mapping):
         raise CorruptFileError(f"{path.name}: `cfg` has no `model` section, so the architecture is unknown.")
-    arrays = tensors_to_numpy(state, path.name)
+    arrays = state_dict_to_numpy(state, path.name)
     architecture = architecture_from_fairseq_cfg(model_cfg, arrays, path.name)
     dropped = tuple(sorted(str(key) for key in payload if key not in ("model", "cfg")))
     return HubertCheckpoint("fairseq", arrays, architecture, path, dropped)
@@ -468,7 +452,7 @@ def load_hf_hubert(folder: Path) -> HubertCheckpoint:
         state = load_pickle_safely(weights_path)
         if not isinstance(state, Mapping):
             raise CorruptFileError(f"{weights_path} holds a {type(state).__name__}, not a state dict of tensors.")
-    arrays = tensors_to_numpy(state, weights_path.name)
+    arrays = state_dict_to_numpy(state, weights_path.name)
     architecture = architecture_from_hf_config(config, arrays, config_path.name)
     return HubertCheckpoint("huggingface", arrays, architecture, weights_path)
 

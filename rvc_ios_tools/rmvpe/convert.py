@@ -36,7 +36,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..core.errors import ConfigMismatchError, CorruptFileError, MissingKeyError, UnknownKeyError
-from ..core.pickles import load_pickle_safely
+from ..core.pickles import load_pickle_safely, state_dict_to_numpy
 from ..core.rules import ConvertedTensor, DroppedTensor, Rule, convert_state_dict
 
 # torch.nn.GRU(num_layers=1, bidirectional=True) names its tensors `<param>_l0` and `<param>_l0_reverse`.
@@ -182,22 +182,6 @@ def upstream_rmvpe_shapes(architecture: Mapping[str, Any] = ARCHITECTURE) -> dic
     shapes["fc.1.weight"] = (a["n_class"], 2 * hidden)
     shapes["fc.1.bias"] = (a["n_class"],)
     return shapes
-
-
-def state_dict_to_numpy(state_dict: Mapping[str, Any], source_name: str) -> dict[str, np.ndarray]:
-    """torch tensors (bfloat16 included) or numpy arrays -> numpy arrays."""
-    import torch
-
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in state_dict.items():
-        if isinstance(value, np.ndarray):
-            arrays[str(key)] = value
-        elif isinstance(value, torch.Tensor):
-            tensor = value.detach().cpu()
-            arrays[str(key)] = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
-        else:
-            raise CorruptFileError(f"{source_name}: `{key}` is a {type(value).__name__}, not a tensor.")
-    return arrays
 
 
 def known_architectures() -> tuple[dict[str, Any], ...]:

@@ -110,12 +110,69 @@ public struct ContentEncoder: Sendable {
     public func features(audio: Tensor, v1Layer: Int? = nil) throws -> Tensor {
         let last = v1Layer ?? configuration.architecture.numLayers
         if v1Layer != nil, finalProj == nil { throw ContentEncoderError.noFinalProj }
-        var x = try audioFrames(audio)
-        for i in frontEnd.indices { x = frontEndLayer(i, x) }
+        var x = firstTwoFrontEndLayers(try audioFrames(audio))
+        for i in 2..<frontEnd.count { x = frontEndLayer(i, x) }
         let p = projected(featureNormalized(x))
         x = encoderInput(projected: p, positional: positional(p))
         for n in 0..<last { x = layer(n, x) }
         return v1Layer == nil ? x : try projectedFinal(x)
+    }
+}
+
+extension ContentEncoder {
+    /// Output frames of conv 1 made per tile by `firstTwoFrontEndLayers`.
+    static let streamingTileFrames = 2048
+
+    /// Conv 0 -> GroupNorm -> GELU -> conv 1 -> GELU (`frontEndLayer(1, frontEndLayer(0, x))`) without
+    /// holding conv 0's output, the largest activation of the network (16 000 frames x 512 channels per second
+    /// of audio: 1.9 GB at 60 s): a first pass takes the GroupNorm's per-channel sums over conv 0's frames, tile
+    /// by tile; a second makes each tile of conv 1's output from the conv 0 frames it reads, computed again.
+    func firstTwoFrontEndLayers(_ audio: Tensor) -> Tensor {
+        guard frontEnd.count >= 2, audio.shape[0] == 1 else {
+            return frontEndLayer(1, frontEndLayer(0, audio))
+        }
+        let (first, second) = (frontEnd[0], frontEnd[1])
+        let samples = audio.shape[1]
+        let frames0 = (samples - first.kernel) / first.stride + 1
+        let frames1 = frames0 >= second.kernel ? (frames0 - second.kernel) / second.stride + 1 : 0
+        // conv 0 frames `range` (of the unnormalised output) from the samples they read.
+        func conv0(_ range: Range<Int>) -> Tensor {
+            first(audio.frames((range.lowerBound * first.stride)..<((range.upperBound - 1) * first.stride + first.kernel)))
+        }
+        let channels = first.outChannels
+        var sums = [Double](repeating: 0, count: channels)
+        var squares = [Double](repeating: 0, count: channels)
+        let tile0 = Self.streamingTileFrames * second.stride
+        for start in stride(from: 0, to: frames0, by: tile0) {
+            let y = conv0(start..<min(frames0, start + tile0))
+            y.data.withUnsafeBufferPointer { values in
+                for t in 0..<y.shape[1] {
+                    for c in 0..<channels {
+                        let v = Double(values[t * channels + c])
+                        sums[c] += v
+                        squares[c] += v * v
+                    }
+                }
+            }
+        }
+        let (scales, shifts) = groupNorm.scalesAndShifts(sums: sums, squares: squares, frames: frames0, epsilon: epsilon)
+        var output = Tensor(zeros: [1, frames1, second.outChannels])
+        for start in stride(from: 0, to: frames1, by: Self.streamingTileFrames) {
+            let end = min(frames1, start + Self.streamingTileFrames)
+            var y = conv0((start * second.stride)..<((end - 1) * second.stride + second.kernel))
+            y.data.withUnsafeMutableBufferPointer { values in
+                for t in 0..<y.shape[1] {
+                    for c in 0..<channels { values[t * channels + c] = values[t * channels + c] * scales[c] + shifts[c] }
+                }
+            }
+            y.applyExactGELU()
+            var z = second(y)
+            z.applyExactGELU()
+            output.data.withUnsafeMutableBufferPointer { target in
+                z.data.withUnsafeBufferPointer { (target.baseAddress! + start * second.outChannels).update(from: $0.baseAddress!, count: $0.count) }
+            }
+        }
+        return output
     }
 }
 
@@ -187,9 +244,8 @@ struct ChannelAffine: Sendable {
                     var scales = [Float](repeating: 0, count: range.count)
                     var shifts = [Float](repeating: 0, count: range.count)
                     for c in 0..<range.count {
-                        let inverse = 1 / (squares[c] / Double(frames) + Double(epsilon)).squareRoot()
-                        scales[c] = Float(inverse) * weight[range.lowerBound + c]
-                        shifts[c] = bias[range.lowerBound + c] - Float(means[c] * inverse) * weight[range.lowerBound + c]
+                        (scales[c], shifts[c]) = affine(channel: range.lowerBound + c, mean: means[c],
+                                                        variance: squares[c] / Double(frames), epsilon: epsilon)
                     }
                     for t in 0..<frames {
                         let row = start + t * channels + range.lowerBound
@@ -199,6 +255,27 @@ struct ChannelAffine: Sendable {
             }
         }
         return output
+    }
+}
+
+extension ChannelAffine {
+    /// (x - mean) / sqrt(variance + eps) * weight + bias as one multiply-add per value: (scale, shift).
+    func affine(channel c: Int, mean: Double, variance: Double, epsilon: Float) -> (Float, Float) {
+        let inverse = 1 / (variance + Double(epsilon)).squareRoot()
+        return (Float(inverse) * weight[c], bias[c] - Float(mean * inverse) * weight[c])
+    }
+
+    /// Every channel's (scale, shift) from its sum and sum of squares over `frames` (in double, where the
+    /// one-pass variance E[x^2] - E[x]^2 loses nothing at these magnitudes).
+    func scalesAndShifts(sums: [Double], squares: [Double], frames: Int, epsilon: Float) -> ([Float], [Float]) {
+        var scales = [Float](repeating: 0, count: sums.count)
+        var shifts = [Float](repeating: 0, count: sums.count)
+        for c in sums.indices {
+            let mean = sums[c] / Double(frames)
+            (scales[c], shifts[c]) = affine(channel: c, mean: mean, variance: max(0, squares[c] / Double(frames) - mean * mean),
+                                            epsilon: epsilon)
+        }
+        return (scales, shifts)
     }
 }
 
