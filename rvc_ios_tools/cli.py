@@ -433,6 +433,85 @@ def coreml_run(
     typer.echo(f"wrote {path}; compare it with `rvc-ios golden diff {golden_dir} {path}`")
 
 
+@app.command("convert")
+@user_errors
+def convert_command(
+    model_name: str = typer.Option(..., "--model-name", help="Voice to convert into (NAME.pth or NAME/ in --models-dir)."),
+    input_path: Path = typer.Option(..., "--input", help="WAV to convert: 8/16/24/32-bit PCM or float, mono or "
+                                    "stereo, any rate (resampled to 16 kHz with soxr HQ)."),
+    output: Path = typer.Option(..., "--output", help="WAV to write: 16-bit PCM at the voice's rate (or --resample-sr)."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where voices live (default: $RVC_MODELS_DIR, else ./assets/weights)."),
+    pitch: float = typer.Option(0.0, "--pitch", help="Transpose by this many semitones (+12: an octave up)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="The voice's .index (default: found beside the voice "
+                                         "as RVC WebUI finds it, a file whose path names the voice and not 'trained')."),
+    no_index: bool = typer.Option(False, "--no-index", help="Convert without retrieval even if an index is found."),
+    index_rate: float = typer.Option(0.75, "--index-rate", help="How much of the retrieved features to use (0..1)."),
+    protect: float = typer.Option(0.33, "--protect", help="Keep raw features on unvoiced frames (0..0.5; 0.5 is off)."),
+    rms_mix_rate: float = typer.Option(0.25, "--rms-mix-rate", help="Loudness envelope: 1 keeps the output's, 0 takes the input's."),
+    resample_sr: int = typer.Option(0, "--resample-sr", help="Resample the output to this rate (0: the voice's rate)."),
+    rmvpe: Path = typer.Option(Path("assets/rmvpe/rmvpe.pt"), "--rmvpe", help="RVC's rmvpe.pt (voices with pitch)."),
+    hubert: Path = typer.Option(Path("assets/hubert/hubert_base.pt"), "--hubert", help="The content encoder: "
+                                "hubert_base.pt (fairseq) or a Hugging Face folder (config.json + weights)."),
+    sid: int = typer.Option(0, "--sid", help="Speaker id, for voices with several speakers."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random draw the --noise file does not hold."),
+    noise: Optional[Path] = typer.Option(None, "--noise", help="safetensors of per-segment draws "
+                                         "(segment.K.noise.z_p, .nsf, .nsf_phase) to replay a run."),
+    golden: Optional[Path] = typer.Option(None, "--golden", help="Also write every stage as a golden set (kind pipeline)."),
+    rmvpe_pad_mode: str = typer.Option("constant", "--rmvpe-pad-mode", help="RMVPE's frame padding: constant "
+                                       "(the rvc 0.3.5 package) or reflect (Applio)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Convert speech into the voice with the MLX reference, as upstream's pipeline (rvc 0.3.5, CPU) does.
+
+    Peak normalisation, the 48 Hz high-pass, splitting long audio at quiet points, RMVPE pitch once on the
+    whole signal, content features and retrieval per segment, the synthesizer per segment, RMS mixing and int16.
+    """
+    import numpy as np
+    import safetensors.numpy
+
+    from .core.files import sha256_file
+    from .core.locate import find_model
+    from .core.locate import models_dir as resolve_models_dir
+    from .core.wav import mix_to_mono, read_wav, resample, write_wav_int16
+    from .index.export import find_index_beside
+    from .pipeline.convert import ConvertOptions, convert, networks_from_sources
+    from .pipeline.golden import write_pipeline_golden
+
+    def say(message: str) -> None:
+        if not quiet:
+            typer.echo(f"  {message}", err=True)
+
+    options = ConvertOptions(pitch=pitch, index_rate=index_rate, protect=protect, rms_mix_rate=rms_mix_rate,
+                             resample_sr=resample_sr, sid=sid, seed=seed, rmvpe_pad_mode=rmvpe_pad_mode)
+    options.check()
+    source = find_model(model_name, resolve_models_dir(models_dir))
+    if not Path(hubert).exists():
+        raise RvcIosError(f"No content encoder at {hubert}; pass --hubert PATH to hubert_base.pt or a Hugging Face folder.")
+    index_path = None if no_index else (index or find_index_beside(source, model_name))
+    if index_path is not None and not Path(index_path).is_file():
+        raise RvcIosError(f"No index file at {index_path}; pass the voice's .index or --no-index.")
+    say(f"reading {input_path}")
+    recording = read_wav(input_path)
+    audio = resample(mix_to_mono(recording.samples), recording.sample_rate, 16000)
+    given = {}
+    if noise is not None:
+        try:
+            given = safetensors.numpy.load_file(str(noise))
+        except Exception as exc:  # a damaged file is the user's to fix
+            raise RvcIosError(f"{noise} is not a readable safetensors file ({exc}).") from None
+    networks = networks_from_sources(source, Path(hubert), Path(rmvpe) if rmvpe else None, index_path, say)
+    say(f"converting {audio.size / 16000:.1f} s of audio" + (f" with {index_path.name}" if index_path else " without an index"))
+    stages = convert(networks, audio, options, noise=given, progress=say)
+    write_wav_int16(output, stages["output"], stages["output_rate"])
+    if golden is not None:
+        write_pipeline_golden(golden, stages, model_name=model_name, source_sha256=sha256_file(source), options=options,
+                              extra={"input": str(input_path), "index": str(index_path) if index_path else None})
+        say(f"wrote the golden set {golden}")
+    peak = int(np.abs(stages["output"].astype(np.int32)).max())
+    typer.echo(f"wrote {output} ({stages['output'].size / stages['output_rate']:.2f} s at {stages['output_rate']} Hz, "
+               f"{1 + len(stages['split_points'])} segment(s), peak {peak})")
+
+
 @app.command("capture-upstream")
 @user_errors
 def capture_upstream(

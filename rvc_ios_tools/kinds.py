@@ -12,6 +12,7 @@ from .core.errors import RvcIosError
 from .core.stages import StageTable
 from .hubert.stages import hubert_stage_table
 from .index.stages import index_stage_table
+from .pipeline.stages import pipeline_stage_table
 from .rmvpe.stages import rmvpe_stage_table
 from .voice.stages import voice_stage_table
 
@@ -26,6 +27,7 @@ STAGE_TABLE_BUILDERS: dict[str, Callable[[Any], StageTable]] = {
     "rmvpe": rmvpe_stage_table,
     "index": index_stage_table,
     "hubert": hubert_stage_table,
+    "pipeline": pipeline_stage_table,
 }
 
 

@@ -174,6 +174,8 @@ def snr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
 
 
 def pearson_r(reference: np.ndarray, candidate: np.ndarray) -> float:
+    if reference.size == 0:  # e.g. no split points in short audio: nothing to correlate, and nothing differs
+        return 1.0 if np.array_equal(reference, candidate) else math.nan
     with np.errstate(all="ignore"):
         a = reference - reference.mean()
         b = candidate - candidate.mean()

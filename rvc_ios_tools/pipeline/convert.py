@@ -24,8 +24,8 @@ from ..voice.reference import build_model, draw_noise, run_voice, voice_spec
 from . import audio as dsp
 from .segment import shift_pitch, synthesizer_inputs
 
-NOISE_NAMES = ("noise.z_p", "noise.nsf", "noise.nsf_phase")
 RMVPE_PAD_MODES = ("constant", "reflect")
+Progress = Callable[[str], None]
 
 
 class PipelineInputError(RvcIosError):
@@ -62,25 +62,24 @@ class ConvertOptions:
 
 @dataclasses.dataclass
 class Networks:
-    """The MLX reference of every network a conversion uses, built from exports."""
+    """The MLX reference of every network a conversion uses."""
 
-    voice: Any  # voice manifest (dict)
+    voice: Any  # what `voice_spec` reads: a voice manifest or checkpoint
+    target_rate: int
+    version: str
+    f0: bool
+    feature_dim: int
     synthesizer: Any
     content_encoder: Any
     rmvpe: Any | None  # None for a voice without f0
     index: SearchIndex | None
 
-    @property
-    def target_rate(self) -> int:
-        return int(self.voice["sample_rate"])
-
-    @property
-    def version(self) -> str:
-        return str(self.voice["rvc_version"])
-
-    @property
-    def f0(self) -> bool:
-        return bool(self.voice["f0"])
+    def check_index(self, where: str) -> None:
+        if self.index is not None and self.index.vectors.shape[1] != self.feature_dim:
+            raise PipelineInputError(
+                f"The index {where} holds {self.index.vectors.shape[1]}-d features; the voice takes {self.feature_dim}-d "
+                f"({self.version}). Use the index trained for this voice."
+            )
 
 
 def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, index: str | None) -> Networks:
@@ -89,13 +88,11 @@ def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, inde
     expect_kind(voice_manifest, "voice", voice, assets)
     hubert_manifest, hubert_weights = load_exported(assets, hubert)
     expect_kind(hubert_manifest, "hubert", hubert, assets)
-    model = build_model(voice_manifest, voice_weights)
-    encoder = build_hubert(hubert_weights, hubert_manifest["hubert"]["architecture"])
     pitch_model = None
     if voice_manifest["f0"]:
         if rmvpe is None:
             raise PipelineInputError(f"The voice {voice} uses pitch; export RMVPE (`rvc-ios export --rmvpe rmvpe.pt`) "
-                                     "and pass its name with --rmvpe.")
+                                     "and pass its name.")
         rmvpe_manifest, rmvpe_weights = load_exported(assets, rmvpe)
         expect_kind(rmvpe_manifest, "rmvpe", rmvpe, assets)
         pitch_model = build_rmvpe(rmvpe_weights, rmvpe_manifest["rmvpe"]["architecture"])
@@ -104,13 +101,52 @@ def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, inde
         index_manifest, index_tensors = load_exported(assets, index)
         expect_kind(index_manifest, "index", index, assets)
         search = search_index_from_export(index_manifest["index"], index_tensors, f"{index} in {assets}")
-        feature_dim = int(voice_manifest["feature_dim"])
-        if search.vectors.shape[1] != feature_dim:
-            raise PipelineInputError(
-                f"The index {index} holds {search.vectors.shape[1]}-d features; the voice {voice} takes {feature_dim}-d "
-                f"({voice_manifest['rvc_version']}). Use the index trained for this voice."
-            )
-    return Networks(voice_manifest, model, encoder, pitch_model, search)
+    networks = Networks(
+        voice=voice_manifest, target_rate=int(voice_manifest["sample_rate"]), version=str(voice_manifest["rvc_version"]),
+        f0=bool(voice_manifest["f0"]), feature_dim=int(voice_manifest["feature_dim"]),
+        synthesizer=build_model(voice_manifest, voice_weights),
+        content_encoder=build_hubert(hubert_weights, hubert_manifest["hubert"]["architecture"]),
+        rmvpe=pitch_model, index=search,
+    )
+    networks.check_index(f"{index} in {assets}")
+    return networks
+
+
+def networks_from_sources(voice: Path, hubert: Path, rmvpe: Path | None, index: Path | None,
+                          progress: Progress | None = None) -> Networks:
+    """Every network straight from the files users have (the voice .pth, hubert_base.pt or a Hugging Face
+    folder, rmvpe.pt, the .index), loaded as strictly as `rvc-ios export` loads them."""
+    from ..hubert.convert import convert_hubert, load_hubert
+    from ..index.faiss_file import read_faiss_index
+    from ..rmvpe.convert import convert_rmvpe_state_dict, load_rmvpe_checkpoint
+    from ..voice.checkpoint import load_voice
+    from ..voice.convert import convert_voice
+
+    say = progress or (lambda message: None)
+    say(f"loading {voice.name}")
+    checkpoint = load_voice(voice)
+    say(f"loading {hubert.name}")
+    encoder_checkpoint = load_hubert(hubert)
+    pitch_model = None
+    if checkpoint.f0:
+        if rmvpe is None or not Path(rmvpe).is_file():
+            raise PipelineInputError(f"{voice.name} uses pitch, so RMVPE is needed: pass --rmvpe PATH to rmvpe.pt "
+                                     f"(looked for {rmvpe}).")
+        say(f"loading {rmvpe.name}")
+        converted, _, architecture = convert_rmvpe_state_dict(load_rmvpe_checkpoint(rmvpe), "float32", rmvpe.name)
+        pitch_model = build_rmvpe({key: t.array for key, t in converted.items()}, architecture)
+    search = None
+    if index is not None:
+        say(f"loading {index.name}")
+        search = SearchIndex.from_file_index(read_faiss_index(index))
+    networks = Networks(
+        voice=checkpoint, target_rate=int(checkpoint.sample_rate), version=str(checkpoint.version), f0=bool(checkpoint.f0),
+        feature_dim=int(checkpoint.feature_dim), synthesizer=build_model(checkpoint, convert_voice(checkpoint)),
+        content_encoder=build_hubert(convert_hubert(encoder_checkpoint), encoder_checkpoint.architecture),
+        rmvpe=pitch_model, index=search,
+    )
+    networks.check_index(str(index))
+    return networks
 
 
 def expect_kind(manifest: Mapping[str, Any], kind: str, name: str, assets: Path) -> None:
@@ -136,9 +172,6 @@ def segment_noise(networks: Networks, index: int, inputs: Mapping[str, np.ndarra
     return noise, sources
 
 
-Progress = Callable[[str], None]
-
-
 def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = ConvertOptions(),
             noise: Mapping[str, np.ndarray] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run the conversion on 16 kHz mono float audio; returns every stage's tensors by golden name
@@ -147,7 +180,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
     given = dict(noise or {})
     config = options.windowing
     say = progress or (lambda message: None)
-    stages: dict[str, Any] = {"input": np.asarray(audio, dtype=np.float32)}
+    stages: dict[str, Any] = {"input": np.asarray(audio, dtype=np.float32), "sid": np.array([options.sid], dtype=np.int32)}
     normalised = dsp.peak_normalise(stages["input"])
     stages["normalised"] = normalised
     filtered = dsp.high_pass(normalised)
@@ -185,17 +218,14 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         segment_pitch = None if pitch is None else pitch[segment.pitch_start : segment.pitch_stop]
         segment_pitchf = None if pitchf is None else pitchf[segment.pitch_start : segment.pitch_stop]
         call = synthesizer_inputs(feats, audio0.shape[0], segment_pitch, segment_pitchf, options.protect, retrieved)
-        inputs = {
-            "phone": call.phone,
-            "phone_lengths": call.phone_lengths.astype(np.int32),
-            "sid": np.array([options.sid], dtype=np.int32),
-        }
+        inputs = {"phone": call.phone, "phone_lengths": call.phone_lengths.astype(np.int32), "sid": stages["sid"]}
         if call.pitch is not None:
             inputs["pitch"], inputs["pitchf"] = call.pitch.astype(np.int32), call.pitchf
         draws, drawn_from = segment_noise(networks, segment.index, inputs, given, options.seed)
         sources.update(drawn_from)
         for name, array in {**inputs, **draws}.items():
-            stages[prefix + name] = array
+            if name != "sid":
+                stages[prefix + name] = array
         synthesized = run_voice(networks.synthesizer, voice_spec(networks.voice), inputs, draws)["audio"][0, 0]
         stages[prefix + "audio"] = synthesized
         pieces.append(synthesized[trim:-trim])
