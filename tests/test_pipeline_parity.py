@@ -10,17 +10,11 @@ a known gap, see `MAX_INT16_LSB`).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rvc_ios_tools.core.diff import snr_db
 from rvc_ios_tools.hubert.convert import DEMO_ARCHITECTURES as HUBERT_ARCHITECTURES
@@ -31,6 +25,7 @@ from rvc_ios_tools.hubert.upstream import load_upstream_hubert
 from rvc_ios_tools.index.demo import build_index
 from rvc_ios_tools.index.export import export_index
 from rvc_ios_tools.pipeline.convert import ConvertOptions, convert, load_networks
+from rvc_ios_tools.pipeline.upstream import TransformersContentEncoder, import_upstream_pipeline, run_upstream_pipeline
 from rvc_ios_tools.rmvpe.convert import DEMO_ARCHITECTURES
 from rvc_ios_tools.rmvpe.demo import write_demo_rmvpe
 from rvc_ios_tools.rmvpe.export import export_rmvpe
@@ -40,78 +35,10 @@ from rvc_ios_tools.voice.demo import write_demo_voice
 from rvc_ios_tools.voice.export import export_voice
 from rvc_ios_tools.voice.upstream import upstream_model
 
-UNUSED_UPSTREAM_IMPORTS = ("parselmouth", "pyworld", "torchcrepe")
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    """`rvc.modules.vc.pipeline` with the f0 extractors it imports but we never use as empty stand-ins
-    (torchcrepe would import torchaudio, which breaks transformers; parselmouth and pyworld are not needed)."""
     pytest.importorskip("faiss")
-    added = [name for name in UNUSED_UPSTREAM_IMPORTS if importlib.util.find_spec(name) is None]
-    for name in added:
-        sys.modules[name] = types.ModuleType(name)
-    try:
-        return importlib.import_module("rvc.modules.vc.pipeline")
-    finally:
-        for name in added:
-            sys.modules.pop(name, None)
-
-
-class TransformersContentEncoder:
-    """What upstream's pipeline calls on fairseq's model, around transformers' `HubertModel` (reference §9.2).
-    Upstream asks for layer 9 (v1) or 12 (v2); a small test encoder maps those onto its own depth."""
-
-    def __init__(self, model, architecture):
-        self.model, self.final_proj = model, getattr(model, "final_proj", None)
-        self.layers = {9: architecture["v1_layer"], 12: architecture["num_layers"]}
-
-    def extract_features(self, source, padding_mask=None, output_layer=12):
-        hidden = self.model(source, output_hidden_states=True).hidden_states
-        return (hidden[self.layers[output_layer]],)
-
-
-@contextlib.contextmanager
-def recording(net_g):
-    """Record each `net_g.infer` call's arguments, output and random draws, by segment."""
-    calls: list[dict] = []
-    original_infer = net_g.infer
-    original_randn_like, original_rand = torch.randn_like, torch.rand
-
-    def draw(kind, function):
-        def wrapped(*args, **kwargs):
-            value = function(*args, **kwargs)
-            calls[-1]["draws"].append((kind, value))
-            return value
-        return wrapped
-
-    def infer(*args):
-        calls.append({"args": [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args], "draws": []})
-        out = original_infer(*args)
-        calls[-1]["audio"] = out[0][0, 0].detach().numpy().copy()
-        return out
-
-    net_g.infer = infer
-    torch.randn_like, torch.rand = draw("normal", original_randn_like), draw("uniform", original_rand)
-    try:
-        yield calls
-    finally:
-        net_g.infer = original_infer
-        torch.randn_like, torch.rand = original_randn_like, original_rand
-
-
-def recorded_noise(calls) -> dict[str, np.ndarray]:
-    """Upstream infer's draws under their golden names: randn_like(m_p), SineGen's rand (read after upstream
-    zeroed its first column in place), SineGen's randn_like."""
-    noise = {}
-    for k, call in enumerate(calls):
-        normals = [v for kind, v in call["draws"] if kind == "normal"]
-        uniforms = [v for kind, v in call["draws"] if kind == "uniform"]
-        for name, value in zip(("noise.z_p", "noise.nsf"), normals):
-            noise[f"segment.{k}.{name}"] = value.numpy().astype(np.float32)
-        for value in uniforms:
-            noise[f"segment.{k}.noise.nsf_phase"] = value.numpy().astype(np.float32)
-    return noise
+    return import_upstream_pipeline()
 
 
 def write_hf_encoder(folder: Path, architecture: dict, seed: int) -> dict:
@@ -158,30 +85,12 @@ class Setup:
 
 def run_both(upstream, setup: Setup, audio: np.ndarray, **option_values):
     options = ConvertOptions(**option_values)
-    config = types.SimpleNamespace(x_pad=1, x_query=6, x_center=38, x_max=41, is_half=False, device="cpu")
-    pipeline = upstream.Pipeline(setup.rate, config)
-    pipeline.model_rmvpe = setup.rmvpe
-    times = {"npy": 0, "f0": 0, "infer": 0}
-    mixed: list[np.ndarray] = []
-    original_change_rms = upstream.change_rms
-
-    def change_rms(*args):  # upstream's float output before int16
-        mixed.append(original_change_rms(*args).copy())
-        return mixed[-1]
-
-    upstream.change_rms = change_rms
-    torch.manual_seed(0)  # upstream draws from torch's generator; seeded, the test is the same every run
-    with recording(setup.net_g) as calls, torch.no_grad():
-        theirs = pipeline.pipeline(
-            setup.encoder, setup.net_g, options.sid, audio.copy(), "in.wav", times, options.pitch, "rmvpe",
-            str(setup.index_path) if setup.index_path else "", options.index_rate, int(setup.f0), 3, setup.rate,
-            options.resample_sr, options.rms_mix_rate, setup.version, options.protect, None,
-        )
-    upstream.change_rms = original_change_rms
-    ours = convert(setup.networks, audio, options, noise=recorded_noise(calls))
-    for k, call in enumerate(calls):
-        call["float_output"] = mixed[0] if mixed else None
-    return theirs, calls, ours
+    run = run_upstream_pipeline(setup.net_g, setup.encoder, setup.rmvpe, target_rate=setup.rate, version=setup.version,
+                                f0=setup.f0, audio=audio, index_path=setup.index_path, options=options)
+    ours = convert(setup.networks, audio, options, noise=run["noise"])
+    for call in run["calls"]:
+        call["float_output"] = run["float_output"]
+    return run["output"], run["calls"], ours
 
 
 def assert_matches_upstream_up_to_the_synthesizer(calls, ours, f0: bool) -> None:

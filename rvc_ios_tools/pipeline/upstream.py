@@ -1,0 +1,168 @@
+"""Upstream's own pipeline (`rvc.modules.vc.pipeline.Pipeline`, rvc 0.3.5) as the ground truth, driven without
+fairseq, its random draws recorded per segment.
+
+- The content encoder is transformers' `HubertModel` behind the two things upstream calls on fairseq's model,
+  `extract_features(source, padding_mask, output_layer)` and `final_proj` (reference §9.2).
+- RMVPE is upstream's `rvc.lib.rmvpe.RMVPE`, handed to the pipeline as its cached `model_rmvpe`.
+- `torchcrepe`, `parselmouth` and `pyworld` are imported by upstream's module but never used with RMVPE; when
+  they are not installed, empty stand-ins take their place while it imports (torchcrepe would need torchaudio,
+  whose builds do not match torch 2.13 and break transformers).
+- Every `net_g.infer` call (one per segment) is recorded with its arguments, its output and its draws, which
+  become `segment.K.noise.z_p`, `segment.K.noise.nsf` and `segment.K.noise.nsf_phase`.
+
+torch, transformers, faiss and the upstream `rvc` package are test-only and imported lazily.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+import types
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from ..core.errors import RvcIosError
+
+UNUSED_UPSTREAM_IMPORTS = ("parselmouth", "pyworld", "torchcrepe")
+# Upstream's CPU configuration (`Config.device_config` with is_half False).
+CPU_CONFIG = {"x_pad": 1, "x_query": 6, "x_center": 38, "x_max": 41, "is_half": False, "device": "cpu"}
+
+
+class UpstreamPipelineUnavailableError(RvcIosError):
+    """The test-only upstream pipeline cannot be imported here."""
+
+
+def import_upstream_pipeline():
+    """`rvc.modules.vc.pipeline`, with stand-ins for the f0 extractors it imports but RMVPE runs never use."""
+    added = [name for name in UNUSED_UPSTREAM_IMPORTS if importlib.util.find_spec(name) is None]
+    for name in added:
+        sys.modules[name] = types.ModuleType(name)
+    try:
+        return importlib.import_module("rvc.modules.vc.pipeline")
+    except ImportError as exc:
+        raise UpstreamPipelineUnavailableError(
+            f"Upstream's pipeline cannot be imported ({exc}); install the test extra and "
+            "`pip install --no-deps rvc==0.3.5` (the README's set-up does both)."
+        ) from None
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
+
+
+class TransformersContentEncoder:
+    """What upstream's pipeline calls on fairseq's model, around transformers' `HubertModel`. Upstream asks for
+    layer 9 (v1) or 12 (v2); an encoder of another depth maps those onto its own (`v1_layer`, the last)."""
+
+    def __init__(self, model: Any, architecture: Mapping[str, Any]):
+        self.model, self.final_proj = model, getattr(model, "final_proj", None)
+        self.layers = {9: architecture["v1_layer"], 12: architecture["num_layers"]}
+
+    def extract_features(self, source, padding_mask=None, output_layer=12):
+        hidden = self.model(source, output_hidden_states=True).hidden_states
+        return (hidden[self.layers[output_layer]],)
+
+
+@contextlib.contextmanager
+def recording(net_g) -> Iterator[list[dict]]:
+    """Within the block, each `net_g.infer` call is recorded: `args` (clones), `audio` (its output) and
+    `draws`, every torch.randn_like / torch.rand value it made, in order, as (kind, tensor)."""
+    import torch
+
+    calls: list[dict] = []
+    original_infer = net_g.infer
+    original_randn_like, original_rand = torch.randn_like, torch.rand
+
+    def drawing(kind, function):
+        def wrapped(*args, **kwargs):
+            value = function(*args, **kwargs)
+            if calls:
+                calls[-1]["draws"].append((kind, value))
+            return value
+        return wrapped
+
+    def infer(*args):
+        calls.append({"args": [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args], "draws": []})
+        out = original_infer(*args)
+        calls[-1]["audio"] = out[0][0, 0].detach().numpy().copy()
+        return out
+
+    net_g.infer = infer
+    torch.randn_like, torch.rand = drawing("normal", original_randn_like), drawing("uniform", original_rand)
+    try:
+        yield calls
+    finally:
+        net_g.infer = original_infer
+        torch.randn_like, torch.rand = original_randn_like, original_rand
+
+
+def recorded_noise(calls: list[dict]) -> dict[str, np.ndarray]:
+    """The draws by golden name: per segment randn_like(m_p), then SineGen's rand (kept by reference, so read
+    after upstream zeroed its first column in place) and its randn_like."""
+    noise = {}
+    for k, call in enumerate(calls):
+        normals = [value for kind, value in call["draws"] if kind == "normal"]
+        uniforms = [value for kind, value in call["draws"] if kind == "uniform"]
+        for name, value in zip(("noise.z_p", "noise.nsf"), normals):
+            noise[f"segment.{k}.{name}"] = value.numpy().astype(np.float32)
+        for value in uniforms:
+            noise[f"segment.{k}.noise.nsf_phase"] = value.numpy().astype(np.float32)
+    return noise
+
+
+def run_upstream_pipeline(
+    net_g, encoder: TransformersContentEncoder, rmvpe, *, target_rate: int, version: str, f0: bool,
+    audio: np.ndarray, index_path: Path | None, options: Any, torch_seed: int = 0,
+) -> dict[str, Any]:
+    """Upstream `Pipeline.pipeline` on 16 kHz float audio with `options` (a `convert.ConvertOptions`).
+
+    Returns `output` (int16), `float_output` (change_rms's result, before int16; None when it did not run),
+    `calls` (see `recording`) and `noise` (the draws by golden name).
+    """
+    import torch
+
+    module = import_upstream_pipeline()
+    pipeline = module.Pipeline(target_rate, types.SimpleNamespace(**CPU_CONFIG))
+    if rmvpe is not None:
+        pipeline.model_rmvpe = rmvpe
+    mixed: list[np.ndarray] = []
+    original_change_rms = module.change_rms
+
+    def change_rms(*args):
+        mixed.append(original_change_rms(*args).copy())
+        return mixed[-1]
+
+    module.change_rms = change_rms
+    torch.manual_seed(torch_seed)
+    try:
+        with recording(net_g) as calls, torch.no_grad():
+            output = pipeline.pipeline(
+                encoder, net_g, options.sid, np.array(audio, dtype=np.float32), "input.wav",
+                {"npy": 0, "f0": 0, "infer": 0}, options.pitch, "rmvpe", str(index_path) if index_path else "",
+                options.index_rate, int(f0), 3, target_rate, options.resample_sr, options.rms_mix_rate, version,
+                options.protect, None,
+            )
+    finally:
+        module.change_rms = original_change_rms
+    return {"output": output, "float_output": mixed[0] if mixed else None, "calls": calls,
+            "noise": recorded_noise(calls)}
+
+
+def candidate_tensors(run: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]:
+    """Upstream's run under the pipeline golden set's names, as a candidate for `rvc-ios golden diff`."""
+    tensors: dict[str, np.ndarray] = {"output": np.asarray(run["output"], dtype=np.int16)}
+    if run["float_output"] is not None:
+        tensors["rms_mixed"] = np.asarray(run["float_output"], dtype=np.float32)
+    for k, call in enumerate(run["calls"]):
+        args = [a.numpy() for a in call["args"]]
+        prefix = f"segment.{k}."
+        tensors[prefix + "phone"] = args[0].astype(np.float32)
+        tensors[prefix + "phone_lengths"] = args[1].astype(np.int32)
+        if f0:
+            tensors[prefix + "pitch"] = args[2].astype(np.int32)
+            tensors[prefix + "pitchf"] = args[3].astype(np.float32)
+        tensors[prefix + "audio"] = call["audio"].astype(np.float32)
+    return tensors
