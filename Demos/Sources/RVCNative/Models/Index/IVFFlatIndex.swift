@@ -68,10 +68,8 @@ public struct IVFFlatIndex: Sendable {
     /// Reads `<directory>/<name>.manifest.json`, checks the weights file against it (tensor list, shapes,
     /// dtypes, XXH64 checksums) and the index's own consistency (offsets, ids).
     public static func load(assetsDirectory directory: String, modelName name: String) throws -> IVFFlatIndex {
-        let folder = URL(fileURLWithPath: directory)
-        let manifest = try IndexManifest.load(path: folder.appendingPathComponent("\(name).manifest.json").path)
-        let weights = try SafeTensorsFile(path: folder.appendingPathComponent(manifest.common.weightsFile).path)
-        try manifest.common.verify(weights)
+        let (manifest, weights) = try loadVerifiedExport(directory: directory, name: name,
+                                                         readManifest: IndexManifest.load(path:), common: \.common)
         return try IVFFlatIndex(configuration: manifest.configuration, weights: weights)
     }
 

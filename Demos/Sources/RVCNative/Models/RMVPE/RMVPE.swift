@@ -19,10 +19,8 @@ public struct RMVPE: Sendable {
     /// Reads `<directory>/<name>.manifest.json`, checks the weights file it names against it (tensor list,
     /// shapes, dtypes, XXH64 checksums), and builds the model.
     public static func load(assetsDirectory directory: String, modelName name: String) throws -> RMVPE {
-        let folder = URL(fileURLWithPath: directory)
-        let manifest = try RMVPEManifest.load(path: folder.appendingPathComponent("\(name).manifest.json").path)
-        let weights = try SafeTensorsFile(path: folder.appendingPathComponent(manifest.common.weightsFile).path)
-        try manifest.common.verify(weights)
+        let (manifest, weights) = try loadVerifiedExport(directory: directory, name: name,
+                                                         readManifest: RMVPEManifest.load(path:), common: \.common)
         return try RMVPE(configuration: manifest.configuration, weights: weights)
     }
 
