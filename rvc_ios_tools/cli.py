@@ -176,7 +176,7 @@ def export(
         None, "--hubert", help="Also (or only) export a content encoder: a fairseq file (hubert_base.pt, ContentVec) or a "
         "Hugging Face folder (config.json + model.safetensors or pytorch_model.bin); named after the file or folder."
     ),
-    coreml: bool = typer.Option(False, "--coreml", help="Also write Core ML .mlpackages of the voice and/or --rmvpe, "
+    coreml: bool = typer.Option(False, "--coreml", help="Also write Core ML .mlpackages of the voice, --rmvpe and/or --hubert, "
                                 "with a kind-coreml manifest (NAME.voice.coreml.json); see the README's Core ML section."),
     compute_precision: str = typer.Option("float32", "--compute-precision", help="With --coreml: float32, float16 or "
                                           "mixed (convolutions in fp16). Inputs and outputs stay float32."),
@@ -204,7 +204,7 @@ def export(
 
         source = find_model(model_name, resolve_models_dir(models_dir)) if model_name is not None else None
         for line in export_coreml(source, model_name, rmvpe, output_dir, dtype=dtype, precision=compute_precision,
-                                  frames=frames, compression=compress, reporter=reporter):
+                                  frames=frames, compression=compress, reporter=reporter, hubert=hubert):
             typer.echo(line)
         return
     if model_name is not None:
@@ -523,8 +523,18 @@ def capture_upstream(
     seed: int = typer.Option(0, "--seed", help="Seed for synthesised inputs."),
     seconds: float = typer.Option(2.0, "--seconds", help="Length of synthesised inputs."),
     torch_seed: int = typer.Option(0, "--torch-seed", help="torch.manual_seed for upstream's own random draws."),
+    audio_input: Optional[Path] = typer.Option(None, "--input", help="A WAV: run upstream's whole pipeline on it "
+                                               "instead of the synthesizer alone (needs --hubert, and --rmvpe for pitch)."),
+    hubert: Optional[Path] = typer.Option(None, "--hubert", help="With --input: the content encoder as a Hugging Face folder."),
+    rmvpe: Optional[Path] = typer.Option(None, "--rmvpe", help="With --input: rmvpe.pt."),
+    index: Optional[Path] = typer.Option(None, "--index", help="With --input: the voice's .index (none: no retrieval)."),
+    pitch: float = typer.Option(0.0, "--pitch", help="With --input: semitones, as `convert --pitch`."),
 ) -> None:
     """Run upstream PyTorch (the test-only rvc==0.3.5) on your voice with its own random draws, recorded.
+
+    With --input WAV, upstream's whole pipeline runs (rvc.modules.vc.pipeline, default options but --pitch) and
+    OUTPUT/noise.safetensors holds its per-segment draws for `rvc-ios convert --noise`, OUTPUT/upstream.safetensors
+    its segments' synthesizer inputs and audio and the output, a candidate for the golden set of `convert --golden`.
 
     Writes OUTPUT/inputs.safetensors (the inputs and upstream's draws, for `rvc-ios golden generate --inputs`)
     and OUTPUT/upstream.safetensors (upstream's every stage, a candidate for `rvc-ios golden diff`), so the MLX
@@ -540,6 +550,20 @@ def capture_upstream(
     from .voice.upstream import write_upstream_capture
 
     source = find_model(model_name, resolve_models_dir(models_dir))
+    if audio_input is not None:
+        from .core.wav import mix_to_mono, read_wav, resample
+        from .pipeline.convert import ConvertOptions
+        from .pipeline.upstream import write_pipeline_capture
+
+        if hubert is None:
+            raise RvcIosError("--input runs upstream's pipeline, which needs the content encoder: pass --hubert FOLDER.")
+        recording = read_wav(audio_input)
+        audio = resample(mix_to_mono(recording.samples), recording.sample_rate, 16000)
+        with StepReporter().step(f"running upstream's pipeline on {audio_input.name} with {source.name}"):
+            noise_path, candidate_path = write_pipeline_capture(source, hubert, rmvpe, index, audio,
+                                                                ConvertOptions(pitch=pitch), output, torch_seed)
+        typer.echo(f"wrote {noise_path} (upstream's draws per segment) and {candidate_path} (upstream's stages)")
+        return
     with StepReporter().step(f"running upstream PyTorch on {source.name}"):
         inputs_path, candidate_path = write_upstream_capture(
             source, output, inputs_file=inputs, seed=seed, seconds=seconds, torch_seed=torch_seed

@@ -166,3 +166,51 @@ def candidate_tensors(run: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]
             tensors[prefix + "pitchf"] = args[3].astype(np.float32)
         tensors[prefix + "audio"] = call["audio"].astype(np.float32)
     return tensors
+
+
+CAPTURE_NOISE_FILE = "noise.safetensors"
+CAPTURE_CANDIDATE_FILE = "upstream.safetensors"
+
+
+def write_pipeline_capture(voice: Path, hubert: Path, rmvpe: Path | None, index: Path | None, audio: np.ndarray,
+                           options: Any, out_dir: Path, torch_seed: int = 0) -> tuple[Path, Path]:
+    """Run upstream's pipeline on the user's own files and audio; write the per-segment draws (for
+    `rvc-ios convert --noise`) and upstream's stages as a candidate for `rvc-ios golden diff`. Both or neither."""
+    from ..core.files import atomic_output, write_safetensors
+    from ..hubert.convert import load_hubert
+    from ..hubert.upstream import load_upstream_hubert
+    from ..rmvpe.convert import load_rmvpe_checkpoint, select_architecture
+    from ..rmvpe.upstream import load_upstream_rmvpe
+    from ..voice.checkpoint import load_voice
+    from ..voice.upstream import require_upstream, upstream_model
+    from .stages import pipeline_stage_table
+
+    require_upstream()
+    checkpoint = load_voice(voice)
+    encoder_checkpoint = load_hubert(hubert)
+    if encoder_checkpoint.flavor != "huggingface":
+        raise RvcIosError(f"{hubert} is a fairseq checkpoint; upstream runs here without fairseq, through transformers, "
+                          "so pass the content encoder as a Hugging Face folder (config.json + model.safetensors).")
+    encoder = TransformersContentEncoder(load_upstream_hubert(encoder_checkpoint.state_dict, encoder_checkpoint.architecture),
+                                         encoder_checkpoint.architecture)
+    pitch_model = None
+    if checkpoint.f0:
+        if rmvpe is None or not Path(rmvpe).is_file():
+            raise RvcIosError(f"{voice.name} uses pitch: pass --rmvpe PATH to rmvpe.pt (looked for {rmvpe}).")
+        pitch_model = load_upstream_rmvpe(rmvpe, select_architecture(load_rmvpe_checkpoint(rmvpe)))
+    run = run_upstream_pipeline(upstream_model(checkpoint), encoder, pitch_model, target_rate=checkpoint.sample_rate,
+                                version=checkpoint.version, f0=checkpoint.f0, audio=audio, index_path=index,
+                                options=options, torch_seed=torch_seed)
+    tensors = candidate_tensors(run, checkpoint.f0)
+    table = pipeline_stage_table({"segments": len(run["calls"]), "f0": checkpoint.f0,
+                                  "index": index is not None and options.index_rate != 0})
+    layouts = {spec.name: spec.layout for spec in table.tensors if spec.name in tensors}
+    metadata = {"producer": f"upstream Pipeline.pipeline (rvc 0.3.5), torch.manual_seed({torch_seed})", "mode": "chained",
+                **{f"layout.{name}": layout for name, layout in layouts.items()}}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    noise_path, candidate_path = out_dir / CAPTURE_NOISE_FILE, out_dir / CAPTURE_CANDIDATE_FILE
+    with atomic_output(candidate_path) as tmp_candidate, atomic_output(noise_path) as tmp_noise:
+        write_safetensors(tmp_noise, run["noise"], {"producer": metadata["producer"]})
+        write_safetensors(tmp_candidate, tensors, metadata)
+    return noise_path, candidate_path
