@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CATALOGUES = {"tests/test_bug_catalogue.py": "", "tests/test_rmvpe_mutations.py": "RMVPE: ",
               "tests/test_index_mutations.py": "Index: ", "tests/test_hubert_mutations.py": "HuBERT: ",
-              "tests/test_coreml_mutations.py": "Core ML: "}
+              "tests/test_coreml_mutations.py": "Core ML: ", "tests/test_pipeline_mutations.py": "Pipeline: "}
 
 
 def mistake(test_id: str) -> str:

@@ -113,6 +113,11 @@ def split_points(audio: np.ndarray, config: WindowingConfig = WindowingConfig())
     return points
 
 
+def pad_for_segments(filtered: np.ndarray, config: WindowingConfig = WindowingConfig()) -> np.ndarray:
+    """`np.pad(audio, (t_pad, t_pad), mode="reflect")`: the signal every segment, and RMVPE, reads from."""
+    return np.pad(filtered, (config.t_pad, config.t_pad), mode="reflect")
+
+
 @dataclasses.dataclass(frozen=True)
 class Segment:
     """One synthesizer call: `padded[audio_start:audio_stop]` with pitch frames `[pitch_start:pitch_stop]` of the

@@ -172,6 +172,22 @@ def segment_noise(networks: Networks, index: int, inputs: Mapping[str, np.ndarra
     return noise, sources
 
 
+def whole_signal_f0(networks: Networks, padded: np.ndarray, options: ConvertOptions) -> np.ndarray:
+    """RMVPE's f0 of the whole padded signal, once: `infer_from_audio` takes it as float32, and its f0 stays
+    float64 (the cents are float64), which the key shift and coarse pitch then use."""
+    mel = log_mel(padded.astype(np.float32)[None])
+    return salience_to_f0(np.array(mel_to_salience(networks.rmvpe, mel, options.rmvpe_pad_mode)), THRESHOLD)[0]
+
+
+def pitch_of_segment(networks: Networks, options: ConvertOptions, audio0: np.ndarray, pitch: np.ndarray | None,
+                     pitchf: np.ndarray | None, segment: dsp.Segment) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The segment's slice of the whole signal's pitch track (upstream never runs RMVPE per segment: its
+    BiGRU would see other context and give other f0)."""
+    if pitch is None or pitchf is None:
+        return None, None
+    return pitch[segment.pitch_start : segment.pitch_stop], pitchf[segment.pitch_start : segment.pitch_stop]
+
+
 def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = ConvertOptions(),
             noise: Mapping[str, np.ndarray] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run the conversion on 16 kHz mono float audio; returns every stage's tensors by golden name
@@ -187,16 +203,13 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
     stages["filtered"] = filtered
     points = dsp.split_points(filtered, config)
     stages["split_points"] = np.array(points, dtype=np.int64)
-    padded = np.pad(filtered, (config.t_pad, config.t_pad), mode="reflect")
+    padded = dsp.pad_for_segments(filtered, config)
     stages["padded"] = padded
     p_len = padded.shape[0] // dsp.WINDOW
     pitch = pitchf = None
     if networks.f0:
         say("pitch (RMVPE) on the whole signal")
-        # `infer_from_audio` takes the padded float64 signal as float32; its f0 stays float64 (cents are float64),
-        # and the key shift and coarse pitch run on that.
-        mel = log_mel(padded.astype(np.float32)[None])
-        f0 = salience_to_f0(np.array(mel_to_salience(networks.rmvpe, mel, options.rmvpe_pad_mode)), THRESHOLD)[0]
+        f0 = whole_signal_f0(networks, padded, options)
         stages["f0"] = f0
         pitch, pitchf = shift_pitch(f0, options.pitch)
         pitch, pitchf = pitch[:p_len], pitchf[:p_len]
@@ -215,8 +228,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
             found = retrieval(networks.index, feats, options.index_rate)
             stages[prefix + "retrieved"] = found.retrieved
             retrieved = stages[prefix + "blended"] = found.blended
-        segment_pitch = None if pitch is None else pitch[segment.pitch_start : segment.pitch_stop]
-        segment_pitchf = None if pitchf is None else pitchf[segment.pitch_start : segment.pitch_stop]
+        segment_pitch, segment_pitchf = pitch_of_segment(networks, options, audio0, pitch, pitchf, segment)
         call = synthesizer_inputs(feats, audio0.shape[0], segment_pitch, segment_pitchf, options.protect, retrieved)
         inputs = {"phone": call.phone, "phone_lengths": call.phone_lengths.astype(np.int32), "sid": stages["sid"]}
         if call.pitch is not None:
