@@ -32,6 +32,8 @@ def _work_dir() -> Path:
 
 def invoke(args: list[str]):
     result = CliRunner().invoke(app, args)
+    if result.exit_code != 0 and result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     assert result.exit_code == 0, result.output
     return result
 
@@ -64,4 +66,22 @@ def rmvpe_source() -> Path:
 def rmvpe_assets() -> Path:
     assets = _work_dir() / "rmvpe"
     invoke(["export", "--coreml", "--rmvpe", str(rmvpe_source()), "--output-dir", str(assets), "--quiet"])
+    return assets
+
+
+HUBERT_GOLDEN = ROOT / "golden" / "tiny-hubert"
+HUBERT_NAME = "tiny-hubert"
+
+
+@functools.lru_cache(maxsize=None)
+def hubert_source() -> Path:
+    from rvc_ios_tools.hubert.demo import write_demo_fairseq
+
+    return write_demo_fairseq(_work_dir() / f"{HUBERT_NAME}.pt", seed=6, preset="tiny")  # as make_fixtures.py
+
+
+@functools.lru_cache(maxsize=None)
+def hubert_assets() -> Path:
+    assets = _work_dir() / "hubert"
+    invoke(["export", "--coreml", "--hubert", str(hubert_source()), "--output-dir", str(assets), "--quiet"])
     return assets

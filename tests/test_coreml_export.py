@@ -20,8 +20,8 @@ from rvc_ios_tools.core.diff import compare_golden, load_candidate
 from rvc_ios_tools.core.golden import read_golden
 from rvc_ios_tools.core.manifest import validate
 
-from coreml_assets import (RMVPE_GOLDEN, RMVPE_NAME, VOICE_GOLDEN, VOICE_NAME, invoke, rmvpe_assets,
-                           voice_assets)
+from coreml_assets import (HUBERT_GOLDEN, HUBERT_NAME, RMVPE_GOLDEN, RMVPE_NAME, VOICE_GOLDEN, VOICE_NAME,
+                           hubert_assets, invoke, rmvpe_assets, voice_assets)
 
 runner = CliRunner()
 FP32_MIN_SNR_DB = 100.0
@@ -90,6 +90,14 @@ def test_fp32_rmvpe_package_reaches_100_db_and_the_same_pitch(tmp_path):
     assert "fc.gru" in compared and "unet.encoder.skip_0" in compared
     assert all(c.snr_db >= FP32_MIN_SNR_DB for n, c in compared.items() if n != "f0"), compared
     assert compared["f0"].passed
+
+
+def test_fp32_content_encoder_package_reaches_100_db_on_every_stage(tmp_path):
+    pytest.importorskip("transformers")
+    report = run_and_diff(HUBERT_GOLDEN, hubert_assets(), HUBERT_NAME, tmp_path)
+    compared = {c.name: c for stage in report.stages for c in stage.tensors}
+    assert {"conv_0", "pos_conv", "layer_0", "v1", "v2"} <= set(compared)
+    assert all(c.snr_db >= FP32_MIN_SNR_DB for c in compared.values()), compared
 
 
 def test_coreml_run_needs_macos_for_predictions(tmp_path):

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.errors import RvcIosError
 from ..voice.checkpoint import VoiceCheckpoint
-from . import rmvpe_parts, voice_parts
+from . import hubert_parts, rmvpe_parts, voice_parts
 from .toolchain import import_coremltools
 
 PRECISIONS = ("float32", "float16", "mixed")
@@ -153,6 +153,18 @@ def rmvpe_contract(levels: int, precision: str, compression: str, model_name: st
         "rmvpe", f"{model_name}.rmvpe.mlpackage",
         (FunctionContract("main", (TensorContract("padded_mel", (1, 128, "frames")),), outputs),),
         precision, compression, (32, max_frames),
+    )
+
+
+def content_encoder_contract(architecture: dict[str, Any], precision: str, compression: str, model_name: str,
+                             max_seconds: int = 30) -> PackageContract:
+    """The content encoder on 16 kHz audio of any length (`frames` here counts samples); output shapes are
+    recorded from the converted program."""
+    outputs = tuple(TensorContract(n, ()) for n in hubert_parts.stage_outputs(architecture))
+    return PackageContract(
+        "content_encoder", f"{model_name}.content_encoder.mlpackage",
+        (FunctionContract("main", (TensorContract("audio", (1, "frames")),), outputs),),
+        precision, compression, (400, 16000 * max_seconds),
     )
 
 
@@ -336,10 +348,25 @@ def convert_rmvpe(checkpoint_path: Path, out_dir: Path, model_name: str = "rmvpe
     return _with_recorded_shapes(package, model), architecture
 
 
+def convert_content_encoder(checkpoint, out_dir: Path, model_name: str, *, precision: str = "float32",
+                            compression: str = "none") -> PackageContract:
+    """Write the content encoder's package (transformers' HubertModel traced) into `out_dir`; its contract."""
+    model = hubert_parts.upstream_content_encoder(checkpoint)
+    package = content_encoder_contract(checkpoint.architecture, precision, compression, model_name)
+    rng = np.random.default_rng(0)
+    examples = {"audio": (0.1 * rng.standard_normal((1, 16000))).astype(np.float32)}
+    converted = convert_module(hubert_parts.build_content_encoder(model, checkpoint.architecture),
+                               package.functions[0], package, examples)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_functions({"main": converted}, out_dir / package.file)
+    return _with_recorded_shapes(package, converted)
+
+
 def _with_recorded_shapes(package: PackageContract, model) -> PackageContract:
-    """RMVPE's output shapes as the converted program states them, its flexible time axis named `frames`."""
+    """Output shapes as the converted program states them, its flexible input axis named `frames`."""
     function = model._mil_program.functions["main"]
-    frames_symbol = str(function.inputs[package.functions[0].inputs[0].coreml].shape[2])
+    frames_symbol = str(function.inputs[package.functions[0].inputs[0].coreml].shape[-1])
     outputs = []
     for contract, var in zip(package.functions[0].outputs, function.outputs):
         shape = tuple(int(d) if isinstance(d, (int, np.integer)) else str(d).replace(frames_symbol, "frames")

@@ -64,13 +64,40 @@ def export_coreml_rmvpe(
 
 
 
+def export_coreml_hubert(
+    source: Path, out_dir: Path, *, precision: str = "float32", compression: str = "none", dtype: str = "float32",
+    reporter: StepReporter | None = None,
+) -> Path:
+    """The content encoder's package and `<name>.hubert.coreml.json` (named as `export --hubert` names it)."""
+    from ..hubert.convert import load_hubert
+    from ..hubert.export import default_model_name, export_hubert
+    from ..hubert.stages import hubert_stage_table
+
+    reporter = reporter or StepReporter(enabled=False)
+    source = Path(source)
+    export_hubert(source, Path(out_dir), dtype, reporter)
+    checkpoint = load_hubert(source)
+    model_name = default_model_name(source)
+    with reporter.step(f"converting {source.name} to Core ML ({precision}, compression {compression})"):
+        package = convert.convert_content_encoder(checkpoint, Path(out_dir), model_name, precision=precision,
+                                                  compression=compression)
+    document = coreml_manifest(
+        network="hubert", model_name=model_name, source_file=source.name,
+        source_sha256=sha256_file(checkpoint.weights_file), flavor=checkpoint.flavor, packages=[package],
+        stage_table=hubert_stage_table(checkpoint.architecture),
+    )
+    return write_coreml_manifest(manifest_path(out_dir, model_name, "hubert"), document)
+
+
 def export_coreml(source: Path | None, model_name: str | None, rmvpe: Path | None, out_dir: Path, *, dtype: str,
-                  precision: str, frames: str, compression: str, reporter: StepReporter) -> list[str]:
-    """`export --coreml` for the CLI: the voice and/or RMVPE; one line per manifest written."""
+                  precision: str, frames: str, compression: str, reporter: StepReporter,
+                  hubert: Path | None = None) -> list[str]:
+    """`export --coreml` for the CLI: the voice, RMVPE and/or the content encoder; one line per manifest."""
     from ..core.errors import RvcIosError
 
-    if source is None and rmvpe is None:
-        raise RvcIosError("Nothing to export to Core ML: give --model-name NAME (a voice) and/or --rmvpe PATH.")
+    if source is None and rmvpe is None and hubert is None:
+        raise RvcIosError("Nothing to export to Core ML: give --model-name NAME (a voice), --rmvpe PATH and/or "
+                          "--hubert PATH.")
     try:
         buckets = tuple(int(item) for item in str(frames).split(",") if item.strip())
     except ValueError:
@@ -89,4 +116,8 @@ def export_coreml(source: Path | None, model_name: str | None, rmvpe: Path | Non
         path = export_coreml_rmvpe(rmvpe, out_dir, precision=precision, compression=compression, dtype=dtype,
                                    reporter=reporter)
         lines.append(f"wrote RMVPE's Core ML package and {path}")
+    if hubert is not None:
+        path = export_coreml_hubert(hubert, out_dir, precision=precision, compression=compression, dtype=dtype,
+                                    reporter=reporter)
+        lines.append(f"wrote the content encoder's Core ML package and {path}")
     return lines

@@ -391,3 +391,21 @@ def squeeze(op, a: dict[str, Any]) -> np.ndarray:
 @kernel("fill_like")
 def fill_like(op, a: dict[str, Any]) -> np.ndarray:
     return np.full(np.shape(a["ref_tensor"]), a.get("value", 0.0), dtype=_numpy_dtype(op.outputs[0]))
+
+
+_REDUCTIONS = {
+    "reduce_mean": np.mean, "reduce_sum": np.sum, "reduce_max": np.max, "reduce_min": np.min,
+    "reduce_prod": np.prod, "reduce_sum_square": lambda x, **kw: np.sum(np.square(x), **kw),
+}
+
+
+def _reduce(op, a: dict[str, Any]) -> np.ndarray:
+    # coremltools' own value_inference passes keep_dims as a numpy bool, which numpy 2.4 refuses as `keepdims`.
+    x = np.asarray(a["x"])
+    axes = a.get("axes")
+    axis = None if axes is None else tuple(int(axis) % max(x.ndim, 1) for axis in np.asarray(axes).reshape(-1))
+    return _REDUCTIONS[op.op_type](x, axis=axis, keepdims=bool(a.get("keep_dims", False)))
+
+
+for _op_type in _REDUCTIONS:
+    KERNELS[_op_type] = _reduce

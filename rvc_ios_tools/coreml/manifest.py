@@ -20,14 +20,21 @@ from .toolchain import COREMLTOOLS_VERSION
 # Stages the host computes around the Core ML programs, and why (the README's contract).
 HOST_STAGES = {
     "voice": {
-        "nsf_source": "SineGen's phase is a cumulative sum over every output sample; Core ML accumulates it in "
-                      "float32 where upstream (torch) accumulates in float64, so the host computes it (the "
-                      "nsf_source package is there for hosts that cannot, at the SNR the README reports)",
+        "nsf_source": "SineGen's phase is float32-ill-conditioned: a cumulative sum over the frames (torch "
+                      "accumulates it in float64), multiplied by the upsampling factor and linearly interpolated "
+                      "at values up to f0 * seconds * upp, where one float32 rounding is ~1e-2 of a cycle; only "
+                      "torch's exact operation order reproduces torch, so the host computes it as the MLX "
+                      "reference does (the nsf_source package is there for hosts that cannot, at the SNR the "
+                      "README reports)",
     },
     "rmvpe": {
         "mel": "the log-mel front end (STFT, mel filter bank, log) runs on the host",
         "padded_mel": "frames are padded to a multiple of 32 on the host (reflect, or constant)",
         "f0": "salience is decoded to Hz on the host (local average of cents, threshold 0.03)",
+    },
+    "hubert": {
+        "v2": "v2 (RVC v2's features) is the last layer's output itself; Core ML cannot return one tensor under "
+              "two names, so the host reads it as the last layer_<n>",
     },
 }
 

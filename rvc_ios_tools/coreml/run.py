@@ -185,13 +185,19 @@ def run_golden_set(golden_dir: Path, assets: Path, model_name: str, output: Path
 
     golden = read_golden(Path(golden_dir))
     network = golden.kind
-    if network not in ("voice", "rmvpe"):
-        raise CoreMLRunError(f"{golden_dir} is a {network} golden set; Core ML packages exist for voice and rmvpe.")
+    if network not in ("voice", "rmvpe", "hubert"):
+        raise CoreMLRunError(f"{golden_dir} is a {network} golden set; Core ML packages exist for voice, rmvpe "
+                             "and hubert.")
     manifest = read_coreml_manifest(manifest_path(Path(assets), model_name, network))
     evaluate = coreml_evaluator() if predict else interpreter_evaluator()
     inputs = {spec.name: golden.tensors[spec.name] for spec in golden.stage_table.tensors if spec.stage is None}
     if network == "voice":
         tensors = run_voice_packages(Path(assets), manifest, inputs, evaluate, source=source)
+    elif network == "hubert":
+        package = _package(manifest, "content_encoder")
+        tensors = _call(evaluate, assets, package, package["functions"][0], inputs)
+        last = max((name for name in tensors if name.startswith("layer_")), key=lambda n: int(n.split("_")[1]))
+        tensors["v2"] = tensors[last]  # a host stage: see manifest.HOST_STAGES
     else:
         extra = golden.index.get("extra", {})
         tensors = run_rmvpe_packages(Path(assets), manifest, inputs["audio"], evaluate,
