@@ -10,29 +10,20 @@ a known gap, see `MAX_INT16_LSB`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rvc_ios_tools.core.diff import snr_db
-from rvc_ios_tools.hubert.convert import DEMO_ARCHITECTURES as HUBERT_ARCHITECTURES
-from rvc_ios_tools.hubert.convert import TINY_ARCHITECTURE, check_architecture
-from rvc_ios_tools.hubert.demo import hf_config, random_hubert_state_dict, synthesized_speech
-from rvc_ios_tools.hubert.export import export_hubert
+from rvc_ios_tools.hubert.demo import synthesized_speech
 from rvc_ios_tools.hubert.upstream import load_upstream_hubert
-from rvc_ios_tools.index.demo import build_index
-from rvc_ios_tools.index.export import export_index
 from rvc_ios_tools.pipeline.convert import ConvertOptions, convert, load_networks
+from rvc_ios_tools.pipeline.demo import write_demo_assets
 from rvc_ios_tools.pipeline.upstream import TransformersContentEncoder, import_upstream_pipeline, run_upstream_pipeline
 from rvc_ios_tools.rmvpe.convert import DEMO_ARCHITECTURES
-from rvc_ios_tools.rmvpe.demo import write_demo_rmvpe
-from rvc_ios_tools.rmvpe.export import export_rmvpe
 from rvc_ios_tools.rmvpe.upstream import load_upstream_rmvpe
 from rvc_ios_tools.voice.checkpoint import load_voice
-from rvc_ios_tools.voice.demo import write_demo_voice
-from rvc_ios_tools.voice.export import export_voice
 from rvc_ios_tools.voice.upstream import upstream_model
 
 @pytest.fixture(scope="module")
@@ -41,45 +32,21 @@ def upstream():
     return import_upstream_pipeline()
 
 
-def write_hf_encoder(folder: Path, architecture: dict, seed: int) -> dict:
-    import safetensors.torch
-
-    state = random_hubert_state_dict(seed, architecture)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(hf_config(architecture)))
-    safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
-    return state
-
-
 class Setup:
-    """A voice, RMVPE, a content encoder and an index: exported for ours, loaded as upstream loads them."""
+    """The demo assets (`pipeline.demo`), exported for ours and loaded as upstream loads them."""
 
     def __init__(self, root: Path, preset: str, size: str, with_index: bool):
-        root.mkdir(parents=True, exist_ok=True)
-        assets = root / "Assets"
-        voice_path = write_demo_voice(root / "voice.pth", preset, seed=3)
-        export_voice(voice_path, assets, "voice")
-        self.checkpoint = load_voice(voice_path)
+        import safetensors.numpy
+
+        self.assets = write_demo_assets(root, preset, size, with_index=with_index)
+        self.checkpoint = load_voice(self.assets.voice)
         self.version, self.f0, self.rate = self.checkpoint.version, self.checkpoint.f0, self.checkpoint.sample_rate
-        dim = 256 if self.version == "v1" else 768
-        if size == "full":
-            architecture = check_architecture(HUBERT_ARCHITECTURES["full"])
-        else:  # the tiny encoder, widened to the feature size this voice takes
-            architecture = check_architecture({**TINY_ARCHITECTURE, "final_proj_dim": 256} if dim == 256
-                                              else {**TINY_ARCHITECTURE, "hidden_size": 768, "num_heads": 4})
-        state = write_hf_encoder(root / "hubert", architecture, seed=5)
-        export_hubert(root / "hubert", assets, model_name="hubert")
+        state = safetensors.numpy.load_file(str(self.assets.hubert / "model.safetensors"))
+        architecture = self.assets.hubert_architecture
         self.encoder = TransformersContentEncoder(load_upstream_hubert(state, architecture), architecture)
-        rmvpe_path = write_demo_rmvpe(root / "rmvpe.pt", seed=0, preset=size)
-        export_rmvpe(rmvpe_path, assets)
-        self.rmvpe = load_upstream_rmvpe(rmvpe_path, DEMO_ARCHITECTURES[size])
-        self.index_path = None
-        if with_index:
-            rng = np.random.default_rng(7)
-            features = (rng.standard_normal((3000, dim)) * 0.5).astype(np.float32)
-            self.index_path = build_index(features, root / f"added_IVF54_Flat_nprobe_1_voice_{self.version}.index")
-            export_index(self.index_path, assets, "index")
-        self.networks = load_networks(assets, "voice", "hubert", "rmvpe", "index" if with_index else None)
+        self.rmvpe = load_upstream_rmvpe(self.assets.rmvpe, DEMO_ARCHITECTURES[size])
+        self.index_path = self.assets.index
+        self.networks = load_networks(self.assets.exports, "voice", "hubert", "rmvpe", "index" if with_index else None)
         self.net_g = upstream_model(self.checkpoint)
 
 
@@ -165,3 +132,18 @@ def test_a_short_conversion_matches_upstreams_audio(runs, case_index):
     assert figures["segment_audio_db"] >= MIN_AUDIO_DB
     assert figures["float_output_db"] is None or figures["float_output_db"] >= MIN_AUDIO_DB
     assert figures["int16_max_lsb"] <= MAX_INT16_LSB[setup.f0]
+
+
+@pytest.mark.slow
+def test_a_long_full_size_conversion_matches_upstream(tmp_path, upstream):
+    """Full-size v2 40k voice, RMVPE and content encoder, an index, 45 s of speech (two segments)."""
+    speech = synthesized_speech(45 * 16000)
+    setup = Setup(tmp_path, "v2-40k", "full", with_index=True)
+    theirs, calls, ours = run_both(upstream, setup, speech)
+    assert len(ours["split_points"]) == 1
+    assert_matches_upstream_up_to_the_synthesizer(calls, ours, setup.f0)
+    figures = output_figures(theirs, calls, ours)
+    print("full size, 45 s:", figures)
+    assert figures["segment_audio_db"] >= MIN_AUDIO_DB
+    assert figures["float_output_db"] >= MIN_AUDIO_DB
+    assert figures["int16_max_lsb"] <= MAX_INT16_LSB[True]
