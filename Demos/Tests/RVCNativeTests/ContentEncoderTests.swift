@@ -134,3 +134,25 @@ enum ContentEncoderFixtures {
         #expect(read == samples.map { Float($0) / 32768 })
     }
 }
+
+@Suite struct PolynomialActivationTests {
+    @Test func geluIsTheErfGELUToFloatAccuracy() {
+        var worst: Double = 0
+        for i in -6000...6000 {
+            let x = Float(i) / 1000
+            let exact = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
+            worst = max(worst, abs(Double(PolynomialActivations.scalarGELU(x)) - exact))
+        }
+        #expect(worst < 3e-6, "GELU off by \(worst)")
+    }
+
+    @Test func expIsExpToFloatAccuracyOverSoftmaxArguments() {
+        var worst: Double = 0
+        for i in 0...80000 {
+            let x = -Float(i) / 1000
+            let exact = Foundation.exp(Double(x))
+            worst = max(worst, abs(Double(PolynomialActivations.scalarExp(x)) - exact) / exact)
+        }
+        #expect(worst < 1e-6, "exp off by \(worst) relative")
+    }
+}

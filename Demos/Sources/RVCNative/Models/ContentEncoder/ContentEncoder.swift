@@ -478,7 +478,7 @@ struct EncoderLayer: Sendable {
                                     BLAS.sgemm(transposeB: true, m: rows, n: frames, k: dim,
                                                a: qb + offset + first * hidden, lda: hidden, b: kb + offset, ldb: hidden,
                                                beta: 0, c: sb, ldc: frames)
-                                    softmaxRows(sb, rows: rows, columns: frames, rowStride: frames)
+                                    PolynomialActivations.softmaxRows(sb, rows: rows, columns: frames, rowStride: frames)
                                     BLAS.sgemm(m: rows, n: dim, k: frames, a: sb, lda: frames, b: vb + offset, ldb: hidden,
                                                beta: 0, c: ob + offset + first * hidden, ldc: hidden)
                                 }
@@ -524,8 +524,14 @@ extension Linear {
 }
 
 extension Tensor {
-    /// Exact GELU, x / 2 (1 + erf(x / sqrt 2)), as `nn.GELU()` in fairseq and transformers (not the tanh form).
+    /// Exact GELU, x / 2 (1 + erf(x / sqrt 2)), as `nn.GELU()` in fairseq and transformers (not the tanh form),
+    /// with erf to float32 accuracy (`PolynomialActivations`), in parallel over the values.
     mutating func applyExactGELU() {
-        updateEach { x in 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+        data.withUnsafeMutableBufferPointer { values in
+            guard let base = values.baseAddress else { return }
+            ParallelWork.forEachRange(count: values.count) { range in
+                PolynomialActivations.applyGELU(base + range.lowerBound, count: range.count)
+            }
+        }
     }
 }
