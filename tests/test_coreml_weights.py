@@ -63,3 +63,20 @@ def test_a_blob_record_without_its_sentinel_is_refused():
     assert read_blob(bytes(raw), 64).tolist() == [1.5, -2.0]
     with pytest.raises(WeightFileError, match="DEADBEEF"):
         read_blob(bytes(raw), 96)
+
+
+def test_every_content_encoder_weight_is_in_its_package():
+    pytest.importorskip("transformers")
+    from rvc_ios_tools.coreml.hubert_parts import traced_key
+    from rvc_ios_tools.hubert.convert import HUBERT_RULES, load_hubert
+
+    from coreml_assets import HUBERT_NAME, hubert_assets, hubert_source
+
+    checkpoint = load_hubert(hubert_source())
+    plan = plan_conversion(dict(checkpoint.state_dict), HUBERT_RULES)
+    assets = hubert_assets()
+    exported = safetensors.numpy.load_file(str(assets / f"{HUBERT_NAME}.safetensors"))
+    report = compare_package_weights([assets / f"{HUBERT_NAME}.content_encoder.mlpackage"], plan.tensors, exported,
+                                     traced_key(checkpoint))
+    assert report.unmatched_exports == ()
+    assert len(report.compared) == len(plan.tensors) and all(c.exact for c in report.compared)

@@ -9,6 +9,7 @@ length converts (a flexible input). transformers is imported lazily.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Mapping
 
@@ -19,11 +20,16 @@ from ..hubert.stages import v1_layer_for
 FAIRSEQ_ONLY = ("label_embs_concat",)
 
 
-def transformers_state_dict(checkpoint) -> dict[str, Any]:
-    """The checkpoint's tensors under transformers' names: as stored for a Hugging Face folder; a fairseq file's
-    renamed by the inverse of `hubert.demo.FAIRSEQ_NAMES` (the table that writes fairseq names)."""
-    if checkpoint.flavor != "fairseq":
-        return dict(checkpoint.state_dict)
+def transformers_key(fairseq_key: str) -> str:
+    """A fairseq tensor name under transformers' name, by the inverse of `hubert.demo.FAIRSEQ_NAMES` (the table
+    that writes fairseq names)."""
+    for pattern, replacement in _inverse_fairseq_names():
+        fairseq_key = re.sub("^" + pattern, replacement, fairseq_key)
+    return fairseq_key
+
+
+@functools.lru_cache(maxsize=1)
+def _inverse_fairseq_names() -> tuple[tuple[str, str], ...]:
     from ..hubert.demo import FAIRSEQ_NAMES
 
     inverse = []
@@ -32,14 +38,21 @@ def transformers_state_dict(checkpoint) -> dict[str, Any]:
         fairseq = re.escape(replacement).replace(re.escape("\\1"), r"(\d+)") + ("$" if anchored else "")
         transformers = pattern.rstrip("$").replace(r"(\d+)", r"\1").replace("\\.", ".")
         inverse.append((fairseq, transformers))
-    renamed = {}
-    for key, value in checkpoint.state_dict.items():
-        if key in FAIRSEQ_ONLY:
-            continue
-        for pattern, replacement in inverse:
-            key = re.sub("^" + pattern, replacement, key)
-        renamed[key] = value
-    return renamed
+    return tuple(inverse)
+
+
+def transformers_state_dict(checkpoint) -> dict[str, Any]:
+    """The checkpoint's tensors under transformers' names: as stored for a Hugging Face folder, renamed by
+    `transformers_key` for a fairseq file."""
+    if checkpoint.flavor != "fairseq":
+        return dict(checkpoint.state_dict)
+    return {transformers_key(key): value for key, value in checkpoint.state_dict.items() if key not in FAIRSEQ_ONLY}
+
+
+def traced_key(checkpoint):
+    """Source key -> the traced content encoder's module path (`build_content_encoder` holds the model as `hubert`)."""
+    rename = transformers_key if checkpoint.flavor == "fairseq" else (lambda key: key)
+    return lambda key: "hubert." + rename(key)
 
 
 def stage_outputs(architecture: Mapping[str, Any]) -> list[str]:

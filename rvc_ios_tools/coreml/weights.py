@@ -14,7 +14,7 @@ import dataclasses
 import re
 import struct
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -111,9 +111,12 @@ class WeightReport:
 
 
 def compare_package_weights(package_paths: Iterable[Path], plan_items: Iterable[Any],
-                            exported: Mapping[str, np.ndarray]) -> WeightReport:
+                            exported: Mapping[str, np.ndarray],
+                            traced_key: Callable[[str], str] = lambda source_key: source_key) -> WeightReport:
     """Each export tensor (`plan_items`: the rule table's PlannedTensor rows) against the package const named
-    for its module path, after the rule's layout transform; exact in float32, within one float16 rounding else."""
+    for its module path, after the rule's layout transform; exact in float32, within one float16 rounding else.
+    `traced_key`: a source key as the traced module path names it, when the traced model names it otherwise
+    (the content encoder: a fairseq key as transformers' module path under the traced wrapper)."""
     items = {item.source_key: item for item in plan_items}
     consts: dict[str, np.ndarray] = {}
     for path in package_paths:
@@ -121,7 +124,7 @@ def compare_package_weights(package_paths: Iterable[Path], plan_items: Iterable[
             consts.setdefault(_STORED_SUFFIX.sub("", name), array)
     compared, unmatched = [], []
     for item in items.values():
-        name = _const_name(item.source_key)
+        name = _const_name(traced_key(item.source_key))
         if name not in consts:
             found = _padded_table(np.asarray(exported[item.key], np.float32), consts)
             if found is not None:
@@ -134,6 +137,10 @@ def compare_package_weights(package_paths: Iterable[Path], plan_items: Iterable[
             gates = _gate_blocks(np.asarray(exported[item.key], np.float32), consts)
             if gates is not None:
                 compared.append(WeightComparison(item.key, ",".join(gates), 0.0, True))
+                continue
+            reshaped = _reshaped_vector(np.asarray(exported[item.key], np.float32), consts)
+            if reshaped is not None:
+                compared.append(WeightComparison(item.key, reshaped, 0.0, True))
             else:
                 unmatched.append(item.key)
             continue
@@ -221,6 +228,15 @@ def _gate_blocks(array: np.ndarray, consts: Mapping[str, np.ndarray]) -> list[st
             return None
         names.append(name)
     return names
+
+
+def _reshaped_vector(vector: np.ndarray, consts: Mapping[str, np.ndarray]) -> str | None:
+    """A per-channel vector coremltools renamed and reshaped for broadcasting (the content encoder's GroupNorm
+    gamma and beta, decomposed into reductions and a (1, C, 1) multiply-add): a const holding exactly its values."""
+    if vector.ndim != 1 or vector.size < 2:
+        return None
+    return next((name for name, c in consts.items() if np.size(c) == vector.size and np.ndim(c) > 1
+                 and np.array_equal(np.asarray(c, np.float32).reshape(-1), vector)), None)
 
 
 def _const_name(source_key: str) -> str:
