@@ -8,7 +8,9 @@ seed). Everything around them is `audio.py` and `segment.py`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -20,7 +22,7 @@ from ..hubert.reference import build_hubert, extract_features
 from ..index.convert import search_index_from_export
 from ..index.reference import SearchIndex, retrieval
 from ..rmvpe.reference import THRESHOLD, build_rmvpe, log_mel, mel_to_salience, salience_to_f0
-from ..voice.reference import build_model, draw_noise, run_voice, voice_spec
+from ..voice.reference import build_model, draw_noise, synthesize
 from . import audio as dsp
 from .segment import shift_pitch, synthesizer_inputs
 
@@ -172,6 +174,24 @@ def segment_noise(networks: Networks, index: int, inputs: Mapping[str, np.ndarra
     return noise, sources
 
 
+class StageClock:
+    """Seconds spent per network, summed over segments; the rest of the conversion is `other`."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timing(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] = self.spent.get(name, 0.0) + time.perf_counter() - start
+
+    def totals(self, whole: float) -> dict[str, float]:
+        return {**self.spent, "other": whole - sum(self.spent.values()), "whole": whole}
+
+
 def whole_signal_f0(networks: Networks, padded: np.ndarray, options: ConvertOptions) -> np.ndarray:
     """RMVPE's f0 of the whole padded signal, once: `infer_from_audio` takes it as float32, and its f0 stays
     float64 (the cents are float64), which the key shift and coarse pitch then use."""
@@ -193,6 +213,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
     """Run the conversion on 16 kHz mono float audio; returns every stage's tensors by golden name
     (`output` is the int16 audio at `output_rate`), plus `split_points` and `noise_sources`."""
     options.check()
+    started, seconds = time.perf_counter(), StageClock()
     given = dict(noise or {})
     config = options.windowing
     say = progress or (lambda message: None)
@@ -209,7 +230,8 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
     pitch = pitchf = None
     if networks.f0:
         say("pitch (RMVPE) on the whole signal")
-        f0 = whole_signal_f0(networks, padded, options)
+        with seconds.timing("pitch"):
+            f0 = whole_signal_f0(networks, padded, options)
         stages["f0"] = f0
         pitch, pitchf = shift_pitch(f0, options.pitch)
         pitch, pitchf = pitch[:p_len], pitchf[:p_len]
@@ -221,11 +243,13 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         say(f"segment {segment.index + 1} of {len(segments)}")
         prefix = f"segment.{segment.index}."
         audio0 = padded[segment.audio_start : segment.audio_stop]
-        feats = extract_features(networks.content_encoder, audio0.astype(np.float32), networks.version)[0]
+        with seconds.timing("content_features"):
+            feats = extract_features(networks.content_encoder, audio0.astype(np.float32), networks.version)[0]
         stages[prefix + "features"] = feats
         retrieved = None
         if networks.index is not None and options.index_rate != 0:
-            found = retrieval(networks.index, feats, options.index_rate)
+            with seconds.timing("retrieval"):
+                found = retrieval(networks.index, feats, options.index_rate)
             stages[prefix + "retrieved"] = found.retrieved
             retrieved = stages[prefix + "blended"] = found.blended
         segment_pitch, segment_pitchf = pitch_of_segment(networks, options, audio0, pitch, pitchf, segment)
@@ -238,7 +262,8 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         for name, array in {**inputs, **draws}.items():
             if name != "sid":
                 stages[prefix + name] = array
-        synthesized = run_voice(networks.synthesizer, voice_spec(networks.voice), inputs, draws)["audio"][0, 0]
+        with seconds.timing("synthesizer"):
+            synthesized = synthesize(networks.synthesizer, inputs, draws)[0, 0]
         stages[prefix + "audio"] = synthesized
         pieces.append(synthesized[trim:-trim])
     unknown = sorted(set(given) - set(sources))
@@ -260,4 +285,5 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
     stages["output"] = dsp.to_int16(output)
     stages["output_rate"] = output_rate
     stages["noise_sources"] = sources
+    stages["seconds"] = seconds.totals(time.perf_counter() - started)
     return stages

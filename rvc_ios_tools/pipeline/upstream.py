@@ -120,7 +120,8 @@ def run_upstream_pipeline(
     """Upstream `Pipeline.pipeline` on 16 kHz float audio with `options` (a `convert.ConvertOptions`).
 
     Returns `output` (int16), `float_output` (change_rms's result, before int16; None when it did not run),
-    `calls` (see `recording`) and `noise` (the draws by golden name).
+    `calls` (see `recording`), `noise` (the draws by golden name) and `times` (upstream's own split: `f0`,
+    `npy` = content features and retrieval, `infer` = the synthesizer).
     """
     import torch
 
@@ -136,19 +137,20 @@ def run_upstream_pipeline(
         return mixed[-1]
 
     module.change_rms = change_rms
+    times = {"npy": 0.0, "f0": 0.0, "infer": 0.0}
     torch.manual_seed(torch_seed)
     try:
         with recording(net_g) as calls, torch.no_grad():
             output = pipeline.pipeline(
                 encoder, net_g, options.sid, np.array(audio, dtype=np.float32), "input.wav",
-                {"npy": 0, "f0": 0, "infer": 0}, options.pitch, "rmvpe", str(index_path) if index_path else "",
+                times, options.pitch, "rmvpe", str(index_path) if index_path else "",
                 options.index_rate, int(f0), 3, target_rate, options.resample_sr, options.rms_mix_rate, version,
                 options.protect, None,
             )
     finally:
         module.change_rms = original_change_rms
     return {"output": output, "float_output": mixed[0] if mixed else None, "calls": calls,
-            "noise": recorded_noise(calls)}
+            "noise": recorded_noise(calls), "times": times}
 
 
 def candidate_tensors(run: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]:
