@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from .. import __version__
-from .errors import ManifestError
+from .errors import ConfigMismatchError, ManifestError
 
 # 2: per-tensor checksums are XXH64 (`xxh64`), no longer sha256.
 FORMAT_VERSION = 2
@@ -42,6 +42,23 @@ def validate(document: dict[str, Any], schema_name: str) -> None:
     problems = schema_problems(document, schema_name)
     if problems:
         raise ManifestError(f"{schema_name}: {problems[0]} ({len(problems)} problem(s) in all).")
+
+
+def exact_fields(block: Any, fields: Any, what: str) -> dict[str, Any]:
+    """`block` as a plain dict when it has every name in `fields` and no other; else a ConfigMismatchError
+    naming what is missing and what is unknown (a manifest block written by another version of the tool)."""
+    block = dict(block)
+    missing = [name for name in fields if name not in block]
+    unknown = [name for name in block if name not in fields]
+    if missing or unknown:
+        raise ConfigMismatchError(
+            f"The {what} "
+            + (f"lacks {', '.join(missing)}" if missing else "")
+            + ("; " if missing and unknown else "")
+            + (f"has unknown fields {', '.join(unknown)}" if unknown else "")
+            + ". Export the model again with this rvc-ios version."
+        )
+    return block
 
 
 def manifest_document(

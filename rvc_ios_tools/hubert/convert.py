@@ -54,6 +54,7 @@ from ..core.errors import (
     UnknownKeyError,
     UnsupportedVoiceError,
 )
+from ..core.manifest import exact_fields
 from ..core.pickles import load_pickle_safely, state_dict_to_numpy
 from ..core.rules import ConvertedTensor, DroppedTensor, Rule, plan_conversion, run_conversion
 
@@ -150,17 +151,7 @@ class HubertCheckpoint:
 
 def check_architecture(architecture: Mapping[str, Any]) -> dict[str, Any]:
     """A complete architecture block (every field of `ARCHITECTURE`) this port can run, as a plain dict."""
-    a = dict(architecture)
-    missing = [name for name in ARCHITECTURE if name not in a]
-    unknown = [name for name in a if name not in ARCHITECTURE]
-    if missing or unknown:
-        raise ConfigMismatchError(
-            "The HuBERT architecture block "
-            + (f"lacks {', '.join(missing)}" if missing else "")
-            + ("; " if missing and unknown else "")
-            + (f"has unknown fields {', '.join(unknown)}" if unknown else "")
-            + ". Export the model again with this rvc-ios version."
-        )
+    a = exact_fields(architecture, ARCHITECTURE, "HuBERT architecture block")
     conv_layers = a["conv_layers"]
     if not (isinstance(conv_layers, list) and conv_layers
             and all(isinstance(c, list) and len(c) == 3 and all(_positive_int(v) for v in c) for c in conv_layers)):

@@ -36,6 +36,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..core.errors import ConfigMismatchError, CorruptFileError, MissingKeyError, UnknownKeyError
+from ..core.manifest import exact_fields
 from ..core.pickles import load_pickle_safely, state_dict_to_numpy
 from ..core.rules import ConvertedTensor, DroppedTensor, Rule, convert_state_dict
 
@@ -104,17 +105,7 @@ PADDED_FRAME_MULTIPLE = 32
 
 def check_architecture(architecture: Mapping[str, Any]) -> dict[str, Any]:
     """A complete architecture block (every field of `ARCHITECTURE`) this port can run, as a plain dict."""
-    architecture = dict(architecture)
-    missing = [name for name in ARCHITECTURE if name not in architecture]
-    unknown = [name for name in architecture if name not in ARCHITECTURE]
-    if missing or unknown:
-        raise ConfigMismatchError(
-            "The RMVPE architecture block "
-            + (f"lacks {', '.join(missing)}" if missing else "")
-            + ("; " if missing and unknown else "")
-            + (f"has unknown fields {', '.join(unknown)}" if unknown else "")
-            + ". Export the model again with this rvc-ios version."
-        )
+    architecture = exact_fields(architecture, ARCHITECTURE, "RMVPE architecture block")
     for name in FIXED_ARCHITECTURE_FIELDS:
         if architecture[name] != ARCHITECTURE[name]:
             raise ConfigMismatchError(
