@@ -45,9 +45,13 @@ def voice_source() -> Path:
     return write_demo_voice(_work_dir() / f"{VOICE_NAME}.pth", "v2-40k-tiny", 1)
 
 
-@functools.lru_cache(maxsize=None)
 def voice_assets(precision: str = "float32") -> Path:
-    """`rvc-ios export --coreml` of the tiny voice at `precision`, through the CLI."""
+    """`rvc-ios export --coreml` of the tiny voice at `precision`, through the CLI (once per precision)."""
+    return _voice_assets(precision)  # one cache key whether or not the default is spelled out
+
+
+@functools.lru_cache(maxsize=None)
+def _voice_assets(precision: str) -> Path:
     assets = _work_dir() / f"voice-{precision}"
     source = voice_source()
     invoke(["export", "--coreml", "--model-name", source.stem, "--models-dir", str(source.parent),

@@ -124,3 +124,10 @@ def test_frames_beyond_the_largest_bucket_are_refused_with_what_to_do():
     assert bucket_function(package, 40)["name"] == "frames_64"
     with pytest.raises(CoreMLRunError, match="--frames"):
         bucket_function(package, 65)
+
+
+def test_the_coreml_commands_have_help():
+    for command in (["coreml"], ["coreml", "run"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+    assert "--coreml" in runner.invoke(app, ["export", "--help"]).output

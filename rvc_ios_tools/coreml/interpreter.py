@@ -244,8 +244,6 @@ def avg_pool(op, a: dict[str, Any]) -> np.ndarray:
     kernel_sizes = [int(k) for k in a["kernel_sizes"]]
     strides = [int(s) for s in a["strides"]]
     pads = _pads(op, a, x.shape[2:], kernel_sizes, strides, [1] * len(kernel_sizes))
-    if any(p != (0, 0) for p in pads) and not bool(a.get("exclude_padding_from_average", False)):
-        pass  # zero padding counted in the average, as the op's default says
     padded = np.pad(x, [(0, 0), (0, 0), *pads])
     ones = np.pad(np.ones(x.shape[2:], np.float32), pads)
     out_sizes = [(padded.shape[2 + i] - kernel_sizes[i]) // strides[i] + 1 for i in range(len(kernel_sizes))]
@@ -258,7 +256,7 @@ def avg_pool(op, a: dict[str, Any]) -> np.ndarray:
         count += ones[window]
     if bool(a.get("exclude_padding_from_average", False)):
         return total / count
-    return total / np.float32(np.prod(kernel_sizes))
+    return total / np.float32(np.prod(kernel_sizes))  # the op's default: zero padding counted in the average
 
 
 @kernel("upsample_nearest_neighbor")

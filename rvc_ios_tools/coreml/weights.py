@@ -23,7 +23,6 @@ from ..core.errors import RvcIosError
 BLOB_SENTINEL = 0xDEADBEEF
 # Weight dtypes by record code (others, such as 14, hold integer consts: gather indices, shapes).
 BLOB_DTYPES = {1: np.float16, 2: np.float32, 3: np.uint8, 4: np.int8}
-HEADER_BYTES = 64
 FLOAT16_CODE = 10  # MIL.proto DataType.FLOAT16
 
 
