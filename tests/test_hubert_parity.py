@@ -128,3 +128,11 @@ def test_attention_in_query_blocks_equals_attention_at_once(tiny, speech, monkey
     whole = extract_features(tiny.ours, audio)
     monkeypatch.setattr(hubert_model, "ATTENTION_BLOCK_BYTES", 1)  # the smallest blocks: 16 of the 99 queries
     np.testing.assert_allclose(extract_features(tiny.ours, audio), whole, rtol=0, atol=2e-6)
+
+
+def test_group_norm_in_chunks_of_frames_equals_it_at_once(tiny, speech, monkeypatch):
+    """Long audio normalises conv 0 a chunk of frames at a time (bounded temporaries); the result is the same."""
+    audio = speech[:16000]  # 3199 frames after conv 0
+    whole = hubert_golden_tensors(tiny.ours, audio)["conv_0"]
+    monkeypatch.setattr(hubert_model, "GROUP_NORM_CHUNK_FRAMES", 512)
+    np.testing.assert_allclose(hubert_golden_tensors(tiny.ours, audio)["conv_0"], whole, rtol=0, atol=2e-6)
