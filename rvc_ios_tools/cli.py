@@ -260,6 +260,9 @@ def demo_model(
     hubert: Optional[str] = typer.Option(None, "--hubert", help="Write a seeded content encoder instead, as `fairseq` "
                                          "(NAME.pt like hubert_base.pt) or `huggingface` (folder NAME/ with config.json)."),
     hubert_preset: str = typer.Option("full", "--hubert-preset", help="With --hubert: full (HuBERT-base) or tiny."),
+    index_for: Optional[str] = typer.Option(None, "--index-for", help="Write a seeded retrieval index for voice NAME "
+                                            "instead (added_IVF..._NAME_v2.index, as RVC's train_index builds one)."),
+    index_version: str = typer.Option("v2", "--index-version", help="With --index-for: v1 (256-d) or v2 (768-d)."),
 ) -> None:
     """Write a deterministic demo voice in the real upstream (or Applio) format, from upstream's model code.
 
@@ -295,6 +298,20 @@ def demo_model(
         else:
             raise RvcIosError(f"--hubert must be fairseq or huggingface, not {hubert!r}.")
         typer.echo(f"wrote {path}")
+        return
+    if index_for is not None:
+        import numpy as np
+
+        from .index.demo import build_index, ivf_list_count
+
+        dims = {"v1": 256, "v2": 768}
+        if index_version not in dims:
+            raise RvcIosError(f"--index-version must be v1 or v2, not {index_version!r}.")
+        rows = 3000
+        features = (np.random.default_rng(seed).standard_normal((rows, dims[index_version])) * 0.5).astype(np.float32)
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        target = Path(output_dir) / f"added_IVF{ivf_list_count(rows)}_Flat_nprobe_1_{index_for}_{index_version}.index"
+        typer.echo(f"wrote {build_index(features, target, seed=seed)}")
         return
     path = Path(output_dir) / f"{name or 'demo-' + preset}.pth"
     with_progress = sys.stderr.isatty()

@@ -56,7 +56,8 @@ def stage_table_from_index(index: dict[str, Any]) -> StageTable:
     return StageTable(
         kind=index["kind"],
         stages=tuple(
-            Stage(stage["name"], tuple(stage["inputs"]), tuple(stage["outputs"]), float(stage["min_snr_db"]))
+            Stage(stage["name"], tuple(stage["inputs"]), tuple(stage["outputs"]), float(stage["min_snr_db"]),
+                  int(stage.get("max_integer_difference", 0)))
             for stage in index["stages"]
         ),
         tensors=tuple(
@@ -140,7 +141,8 @@ def write_golden(
         "seed": seed,
         "tool_version": tool_version,
         "stages": [
-            {"name": s.name, "inputs": list(s.inputs), "outputs": list(s.outputs), "min_snr_db": s.min_snr_db}
+            {"name": s.name, "inputs": list(s.inputs), "outputs": list(s.outputs), "min_snr_db": s.min_snr_db,
+             **({"max_integer_difference": s.max_integer_difference} if s.max_integer_difference else {})}
             for s in stage_table.stages
         ],
         "tensors": tensor_entries(kind, model_name, tensors, stage_table),

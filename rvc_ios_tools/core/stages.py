@@ -46,6 +46,9 @@ class Stage:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     min_snr_db: float
+    # Integer outputs must be equal, unless the stage allows this much difference (the pipeline's int16: a float
+    # rounding that crosses a truncation boundary moves a sample by 1 LSB).
+    max_integer_difference: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,12 +155,12 @@ class StageTableBuilder:
 
     def add(
         self, name: str, inputs: list[str], outputs: list[tuple[str, str]], *, role: str = "intermediate",
-        min_snr_db: float | None = None,
+        min_snr_db: float | None = None, max_integer_difference: int = 0,
     ) -> tuple[str, ...]:
         """Append stage `name` reading `inputs` and writing `outputs` as (tensor name, layout); return their names."""
         names = tuple(output for output, _ in outputs)
         tolerance = self.min_snr_db if min_snr_db is None else float(min_snr_db)
-        self.stages.append(Stage(name, tuple(inputs), names, tolerance))
+        self.stages.append(Stage(name, tuple(inputs), names, tolerance, int(max_integer_difference)))
         self.tensors.extend(TensorSpec(output, role, layout, name) for output, layout in outputs)
         return names
 

@@ -50,7 +50,9 @@ def pipeline_stage_table(config_like: Mapping[str, Any]) -> StageTable:
     table.add("concatenate", audio, [("concatenated", "T")])
     table.add("rms_mix", ["concatenated", "filtered"], [("rms_mixed", "T")])
     table.add("resample", ["rms_mixed"], [("resampled", "T")])
-    table.add("int16", ["resampled"], [("output", "T")], role="output")
+    # The criterion: every int16 sample within 1 LSB of upstream's (truncation turns a last-bit float
+    # difference into a 1 LSB step; more is a bug).
+    table.add("int16", ["resampled"], [("output", "T")], role="output", max_integer_difference=1)
     built = table.build()
     return _with_dtypes(built)
 

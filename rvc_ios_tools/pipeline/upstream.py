@@ -113,11 +113,22 @@ def recorded_noise(calls: list[dict]) -> dict[str, np.ndarray]:
     return noise
 
 
+def vc_single_normalisation(audio: np.ndarray) -> np.ndarray:
+    """What upstream's `VC.vc_single` (rvc/modules/vc/modules.py, which imports fairseq, so it is not called here)
+    does before `Pipeline.pipeline`: `audio_max = np.abs(audio).max() / 0.95; if audio_max > 1: audio /= audio_max`."""
+    audio = np.array(audio, dtype=np.float32)
+    audio_max = np.abs(audio).max() / 0.95
+    if audio_max > 1:
+        audio /= audio_max
+    return audio
+
+
 def run_upstream_pipeline(
     net_g, encoder: TransformersContentEncoder, rmvpe, *, target_rate: int, version: str, f0: bool,
     audio: np.ndarray, index_path: Path | None, options: Any, torch_seed: int = 0,
 ) -> dict[str, Any]:
-    """Upstream `Pipeline.pipeline` on 16 kHz float audio with `options` (a `convert.ConvertOptions`).
+    """Upstream `VC.vc_single`'s normalisation, then `Pipeline.pipeline`, on 16 kHz float audio with `options`
+    (a `convert.ConvertOptions`).
 
     Returns `output` (int16), `float_output` (change_rms's result, before int16; None when it did not run),
     `calls` (see `recording`), `noise` (the draws by golden name) and `times` (upstream's own split: `f0`,
@@ -142,7 +153,7 @@ def run_upstream_pipeline(
     try:
         with recording(net_g) as calls, torch.no_grad():
             output = pipeline.pipeline(
-                encoder, net_g, options.sid, np.array(audio, dtype=np.float32), "input.wav",
+                encoder, net_g, options.sid, vc_single_normalisation(audio), "input.wav",
                 times, options.pitch, "rmvpe", str(index_path) if index_path else "",
                 options.index_rate, int(f0), 3, target_rate, options.resample_sr, options.rms_mix_rate, version,
                 options.protect, None,
