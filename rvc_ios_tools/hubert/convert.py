@@ -56,7 +56,16 @@ from ..core.errors import (
 )
 from ..core.manifest import exact_fields
 from ..core.pickles import load_pickle_safely, state_dict_to_numpy
-from ..core.rules import ConvertedTensor, DroppedTensor, Rule, plan_conversion, run_conversion
+from ..core.rules import (
+    ConversionPlan,
+    ConvertedTensor,
+    DroppedTensor,
+    PlannedTensor,
+    Rule,
+    WeightNormPair,
+    plan_conversion,
+    run_conversion,
+)
 
 HUBERT_RULES: tuple[Rule, ...] = (
     Rule(r"feature_extractor\.conv_layers\.(\d+)\.(?:0|conv)", "feature_extractor.conv_{0}", "conv1d"),
@@ -513,9 +522,10 @@ def convert_hubert_state_dict(
     return run_conversion(plan, dtype), list(plan.dropped)
 
 
-def plan_source_shape(plan, item) -> tuple[int, ...]:
+def plan_source_shape(plan: ConversionPlan, item: PlannedTensor) -> tuple[int, ...]:
+    """The stored shape of a planned tensor (a weight-norm pair's: its direction's)."""
     value = plan.merged[item.source_key]
-    return tuple(np.shape(value.v if hasattr(value, "v") else value))
+    return tuple(np.shape(value.v if isinstance(value, WeightNormPair) else value))
 
 
 def convert_hubert(checkpoint: HubertCheckpoint, dtype: str = "float32") -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .convert import default_v1_layer
 from .stages import v1_layer_for
 
 
@@ -73,22 +74,15 @@ def run_upstream_hubert(model, audio: np.ndarray, v1_convention: str = "rvc") ->
             out.update({name: tensor.numpy() for name, tensor in captured.items()})
             for k, hidden in enumerate(result.hidden_states):
                 out[f"layer_{k}"] = hidden.numpy()
-            architecture = {"num_layers": model.config.num_hidden_layers}
             if hasattr(model, "final_proj"):
-                architecture["v1_layer"] = _v1_layer(model)
-                layer = v1_layer_for({**architecture}, v1_convention)
+                layers = model.config.num_hidden_layers
+                layer = v1_layer_for({"num_layers": layers, "v1_layer": default_v1_layer(layers)}, v1_convention)
                 out["v1"] = model.final_proj(result.hidden_states[layer]).numpy()
             out["v2"] = result.last_hidden_state.numpy()
     finally:
         for handle in handles:
             handle.remove()
     return out
-
-
-def _v1_layer(model) -> int:
-    from .convert import default_v1_layer
-
-    return default_v1_layer(model.config.num_hidden_layers)
 
 
 def upstream_stage_tensors(
