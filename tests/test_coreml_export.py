@@ -85,6 +85,9 @@ def test_the_coreml_nsf_source_converts_without_the_mod_one_trap(tmp_path):
 
 def test_fp32_rmvpe_package_reaches_100_db_and_the_same_pitch(tmp_path):
     assets, name = rmvpe_assets(), RMVPE_NAME
+    document = json.loads((assets / f"{name}.rmvpe.coreml.json").read_text())
+    shapes = {row["golden"]: row["shape"] for row in document["coreml"]["packages"][0]["functions"][0]["outputs"]}
+    assert shapes["unet.encoder.skip_1"][2] == "frames/2" and shapes["salience"] == [1, "frames", 360]
     report = run_and_diff(RMVPE_GOLDEN, assets, name, tmp_path)
     compared = {c.name: c for stage in report.stages for c in stage.tensors}
     assert "fc.gru" in compared and "unet.encoder.skip_0" in compared

@@ -341,11 +341,12 @@ def convert_rmvpe(checkpoint_path: Path, out_dir: Path, model_name: str = "rmvpe
     report(f"converting {package.file}")
     rng = np.random.default_rng(0)
     examples = {"padded_mel": rng.standard_normal((1, 128, 64)).astype(np.float32) - 5.0}
-    model = convert_module(rmvpe_parts.build_network(e2e), package.functions[0], package, examples)
+    module = rmvpe_parts.build_network(e2e)
+    model = convert_module(module, package.functions[0], package, examples)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_functions({"main": model}, out_dir / package.file)
-    return _with_recorded_shapes(package, model), architecture
+    return _with_traced_shapes(package, module, examples), architecture
 
 
 def convert_content_encoder(checkpoint, out_dir: Path, model_name: str, *, precision: str = "float32",
@@ -355,22 +356,41 @@ def convert_content_encoder(checkpoint, out_dir: Path, model_name: str, *, preci
     package = content_encoder_contract(checkpoint.architecture, precision, compression, model_name)
     rng = np.random.default_rng(0)
     examples = {"audio": (0.1 * rng.standard_normal((1, 16000))).astype(np.float32)}
-    converted = convert_module(hubert_parts.build_content_encoder(model, checkpoint.architecture),
-                               package.functions[0], package, examples)
+    module = hubert_parts.build_content_encoder(model, checkpoint.architecture)
+    converted = convert_module(module, package.functions[0], package, examples)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_functions({"main": converted}, out_dir / package.file)
-    return _with_recorded_shapes(package, converted)
+    return _with_traced_shapes(package, module, examples)
 
 
-def _with_recorded_shapes(package: PackageContract, model) -> PackageContract:
-    """Output shapes as the converted program states them, its flexible input axis named `frames`."""
-    function = model._mil_program.functions["main"]
-    frames_symbol = str(function.inputs[package.functions[0].inputs[0].coreml].shape[-1])
+def _with_traced_shapes(package: PackageContract, module, examples: dict[str, np.ndarray]) -> PackageContract:
+    """Output shapes for the manifest, from the traced module at two input lengths: an axis that does not move is
+    its size; the time axis is `frames`, `frames*<n>` or `frames/<n>` when it scales so exactly (RMVPE's
+    U-Net levels), else `flexible` (the content encoder's conv stack: (samples - 400) // 320 + 1 frames)."""
+    import torch
+
+    function = package.functions[0]
+    name = function.inputs[0].golden
+    base = examples[name]
+    longer = np.concatenate([base, base], axis=-1)
+    with torch.no_grad():
+        shapes = [[tuple(out.shape) for out in module(torch.from_numpy(np.ascontiguousarray(x)))]
+                  for x in (base, longer)]
+    frames = base.shape[-1]
     outputs = []
-    for contract, var in zip(package.functions[0].outputs, function.outputs):
-        shape = tuple(int(d) if isinstance(d, (int, np.integer)) else str(d).replace(frames_symbol, "frames")
-                      for d in var.shape)
-        outputs.append(dataclasses.replace(contract, shape=shape))
-    function_contract = dataclasses.replace(package.functions[0], outputs=tuple(outputs))
-    return dataclasses.replace(package, functions=(function_contract,))
+    for contract, short, long in zip(function.outputs, *shapes):
+        dims: list[int | str] = []
+        for a, b in zip(short, long):
+            if a == b:
+                dims.append(int(a))
+            elif b == 2 * a and a == frames:
+                dims.append("frames")
+            elif b == 2 * a and a % frames == 0:
+                dims.append(f"frames*{a // frames}")
+            elif b == 2 * a and frames % a == 0:
+                dims.append(f"frames/{frames // a}")
+            else:
+                dims.append("flexible")
+        outputs.append(dataclasses.replace(contract, shape=tuple(dims)))
+    return dataclasses.replace(package, functions=(dataclasses.replace(function, outputs=tuple(outputs)),))
