@@ -13,9 +13,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rvc_ios_tools"
 NETWORKS = ("voice", "rmvpe", "hubert", "index")
 # Top-level modules that compose networks (the CLI and the kind -> stage table map).
 COMPOSITION_ROOTS = ("rvc_ios_tools.cli", "rvc_ios_tools.kinds")
-# Subpackages that compose networks (Core ML export runs several): they may import any network; no network and
+# Subpackages that compose networks (the conversion and the Core ML export run several): they may import any
+# network; no network and
 # not the core imports them.
-COMPOSING_PACKAGES = ("coreml",)
+COMPOSING_PACKAGES = ("coreml", "pipeline")
 
 
 def module_name(path: Path) -> str:
