@@ -14,8 +14,7 @@ NETWORKS = ("voice", "rmvpe", "hubert", "index")
 # Top-level modules that compose networks (the CLI and the kind -> stage table map).
 COMPOSITION_ROOTS = ("rvc_ios_tools.cli", "rvc_ios_tools.kinds")
 # Subpackages that compose networks (the conversion and the Core ML export run several): they may import any
-# network; no network and
-# not the core imports them.
+# network; neither a network nor the core imports them.
 COMPOSING_PACKAGES = ("coreml", "pipeline")
 
 
