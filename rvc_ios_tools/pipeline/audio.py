@@ -130,10 +130,9 @@ class Segment:
     pitch_stop: int | None
 
 
-def plan_segments(split_at: list[int]) -> list[Segment]:
+def plan_segments(split_at: list[int], config: WindowingConfig = WindowingConfig()) -> list[Segment]:
     """Upstream's segment loop over the t_pad-padded audio: each split floored to a frame; the audio slice
     carries one extra frame (160 samples) past the pitch slice; the last segment runs to the end."""
-    config = WindowingConfig()
     segments, start, t = [], 0, None
     for t in split_at:
         t = t // WINDOW * WINDOW

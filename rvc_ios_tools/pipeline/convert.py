@@ -71,6 +71,7 @@ class Networks:
     version: str
     f0: bool
     feature_dim: int
+    speaker_count: int
     synthesizer: Any
     content_encoder: Any
     rmvpe: Any | None  # None for a voice without f0
@@ -106,6 +107,7 @@ def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, inde
     networks = Networks(
         voice=voice_manifest, target_rate=int(voice_manifest["sample_rate"]), version=str(voice_manifest["rvc_version"]),
         f0=bool(voice_manifest["f0"]), feature_dim=int(voice_manifest["feature_dim"]),
+        speaker_count=int(voice_manifest["speaker_count"]),
         synthesizer=build_model(voice_manifest, voice_weights),
         content_encoder=build_hubert(hubert_weights, hubert_manifest["hubert"]["architecture"]),
         rmvpe=pitch_model, index=search,
@@ -143,7 +145,8 @@ def networks_from_sources(voice: Path, hubert: Path, rmvpe: Path | None, index: 
         search = SearchIndex.from_file_index(read_faiss_index(index))
     networks = Networks(
         voice=checkpoint, target_rate=int(checkpoint.sample_rate), version=str(checkpoint.version), f0=bool(checkpoint.f0),
-        feature_dim=int(checkpoint.feature_dim), synthesizer=build_model(checkpoint, convert_voice(checkpoint)),
+        feature_dim=int(checkpoint.feature_dim), speaker_count=int(checkpoint.speaker_count),
+        synthesizer=build_model(checkpoint, convert_voice(checkpoint)),
         content_encoder=build_hubert(convert_hubert(encoder_checkpoint), encoder_checkpoint.architecture),
         rmvpe=pitch_model, index=search,
     )
@@ -213,6 +216,8 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
     """Run the conversion on 16 kHz mono float audio; returns every stage's tensors by golden name
     (`output` is the int16 audio at `output_rate`), plus `split_points` and `noise_sources`."""
     options.check()
+    if not 0 <= options.sid < networks.speaker_count:
+        raise PipelineInputError(f"--sid {options.sid} is out of range; this voice has {networks.speaker_count} speaker(s).")
     started, seconds = time.perf_counter(), StageClock()
     given = dict(noise or {})
     config = options.windowing
@@ -238,7 +243,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         stages["pitch"], stages["pitchf"] = pitch, pitchf
     trim = config.t_pad_tgt(networks.target_rate)
     pieces, sources = [], {}
-    segments = dsp.plan_segments(points)
+    segments = dsp.plan_segments(points, config)
     for segment in segments:
         say(f"segment {segment.index + 1} of {len(segments)}")
         prefix = f"segment.{segment.index}."
