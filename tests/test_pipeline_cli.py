@@ -71,7 +71,7 @@ def test_a_noise_file_replays_a_run(tmp_path, setup, speech_file):
         (["--protect", "0.7"], "--protect must lie in 0..0.5"),
         (["--hubert", "/nonexistent/hubert_base.pt"], "No content encoder at /nonexistent/hubert_base.pt"),
         (["--index", "/nonexistent/x.index"], "No index file at /nonexistent/x.index"),
-        (["--sid", "3"], "--sid 3 is out of range; this voice has 1 speaker(s)"),
+        (["--sid", "7"], "--sid 7 is out of range; this voice has 3 speaker(s)"),
     ],
 )
 def test_bad_options_are_one_sentence_and_no_output(tmp_path, setup, speech_file, extra, message):
