@@ -29,16 +29,27 @@ enum PolynomialActivations {
     }
 
     /// e^x for x <= 0: 2^n e^r, n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts), e^r by its series to r^8.
+    /// Adding 1.5 * 2^23 to a float of magnitude below 2^22 rounds it to an integer (to nearest, ties to even)
+    /// held in the low mantissa bits: the rounding and the integer without a per-lane conversion.
+    static let roundingMagic: Float = 12_582_912
+    static let roundingMagicBits: Int32 = 0x4B40_0000
+
     @inline(__always)
     static func exp(_ x: Vector) -> Vector {
         let clamped = x.replacing(with: -87, where: x .< -87)
-        let n = (clamped * 1.4426950408889634).rounded(.toNearestOrEven)
+        let shifted = clamped * 1.4426950408889634 + roundingMagic
+        let n = shifted - roundingMagic
         let r = clamped - n * 0.693145751953125 - n * 1.428606765330187e-06
         var series = Vector(repeating: 1.0 / 40320)
-        for coefficient: Float in [1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1] {
-            series = series * r + coefficient
-        }
-        let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        series = series * r + (1.0 / 5040)
+        series = series * r + (1.0 / 720)
+        series = series * r + (1.0 / 120)
+        series = series * r + (1.0 / 24)
+        series = series * r + (1.0 / 6)
+        series = series * r + 0.5
+        series = series * r + 1
+        series = series * r + 1
+        let exponent = ((unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- roundingMagicBits) &+ 127) &<< 23
         return series * unsafeBitCast(exponent, to: Vector.self)
     }
 
@@ -61,25 +72,33 @@ enum PolynomialActivations {
 
     /// Row-wise softmax over the last axis, max-subtracted as torch does.
     static func softmaxRows(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int) {
+        let lanes = Vector.scalarCount
+        let whole = columns - columns % lanes
         for row in 0..<rows {
             let line = values + row * rowStride
-            var maximum = -Float.infinity
-            for c in 0..<columns { maximum = max(maximum, line[c]) }
-            var sum: Float = 0
-            var c = 0
-            while c + Vector.scalarCount <= columns {
+            var maxima = Vector(repeating: -.infinity)
+            for c in stride(from: 0, to: whole, by: lanes) {
+                maxima = pointwiseMax(maxima, UnsafeRawPointer(line + c).loadUnaligned(as: Vector.self))
+            }
+            var maximum = maxima.max()
+            for c in whole..<columns { maximum = max(maximum, line[c]) }
+            var sums = Vector.zero
+            for c in stride(from: 0, to: whole, by: lanes) {
                 let e = exp(UnsafeRawPointer(line + c).loadUnaligned(as: Vector.self) - maximum)
                 UnsafeMutableRawPointer(line + c).storeBytes(of: e, as: Vector.self)
-                sum += e.sum()
-                c += Vector.scalarCount
+                sums += e
             }
-            while c < columns {
+            var sum = sums.sum()
+            for c in whole..<columns {
                 line[c] = scalarExp(line[c] - maximum)
                 sum += line[c]
-                c += 1
             }
             let inverse = 1 / sum
-            for c in 0..<columns { line[c] *= inverse }
+            for c in stride(from: 0, to: whole, by: lanes) {
+                let v = UnsafeRawPointer(line + c).loadUnaligned(as: Vector.self)
+                UnsafeMutableRawPointer(line + c).storeBytes(of: v * inverse, as: Vector.self)
+            }
+            for c in whole..<columns { line[c] *= inverse }
         }
     }
 }
