@@ -9,6 +9,8 @@ its export `swift_fixtures/tiny-index.*` and its golden set `golden/tiny-index/`
 For the content encoder: a tiny demo HuBERT (`hubert.convert.TINY_ARCHITECTURE`) written as a fairseq training
 dict like hubert_base.pt (not committed), exported to `swift_fixtures/tiny-hubert.*`, its golden set in
 `golden/tiny-hubert/`.
+For the whole conversion: a tiny v1 32k voice, a v1 content encoder and the tiny RMVPE on 0.5 s of the test
+signal, `golden/tiny-pipeline/` (kind pipeline, every stage of `rvc-ios convert`).
 
     python scripts/make_fixtures.py            # rewrite all fixtures
     (tests/test_fixtures.py regenerates them into a temporary folder and compares)
@@ -126,6 +128,59 @@ def make_hubert_fixture(fixture: HubertFixture, assets_dir: Path, golden_root: P
                            samples=fixture.samples)
 
 
+@dataclasses.dataclass(frozen=True)
+class PipelineFixture:
+    name: str  # the golden set's folder
+    voice: str  # the voice export in swift_fixtures/
+    preset: str
+    voice_seed: int
+    hubert: str  # the content encoder export (v1: final_proj to 256)
+    hubert_seed: int
+    rmvpe: str  # the RMVPE export, the one RMVPE_FIXTURES make
+    rmvpe_seed: int
+    audio_seed: int
+    samples: int
+    seed: int  # the synthesizer's draws
+
+
+# A whole conversion kept small: v1 (256-channel features) at 32 kHz with f0, no index, 0.5 s of the voice-like
+# test signal scaled to a peak of 1.2 so the peak normalisation scales it. Every segment is padded by a second of
+# reflected audio at each end (upstream's x_pad), so the golden set is ~1.5 MB even for this short input.
+PIPELINE_FIXTURES = (
+    PipelineFixture("tiny-pipeline", voice="tiny-v1-32k", preset="v1-32k-tiny", voice_seed=7, hubert="tiny-hubert-v1",
+                    hubert_seed=8, rmvpe="tiny-rmvpe", rmvpe_seed=4, audio_seed=9, samples=8000, seed=10),
+)
+
+
+def make_pipeline_fixture(fixture: PipelineFixture, assets_dir: Path, golden_root: Path, sources_dir: Path) -> None:
+    import numpy as np
+
+    from rvc_ios_tools.core.files import sha256_file
+    from rvc_ios_tools.hubert.export import export_hubert
+    from rvc_ios_tools.pipeline.convert import ConvertOptions, convert, load_networks
+    from rvc_ios_tools.pipeline.demo import content_encoder_architecture, write_hf_content_encoder
+    from rvc_ios_tools.pipeline.golden import write_pipeline_golden
+    from rvc_ios_tools.rmvpe.demo import demo_audio, write_demo_rmvpe
+    from rvc_ios_tools.rmvpe.export import export_rmvpe
+    from rvc_ios_tools.voice.demo import write_demo_voice
+    from rvc_ios_tools.voice.export import export_voice
+
+    voice = write_demo_voice(sources_dir / f"{fixture.voice}.pth", fixture.preset, fixture.voice_seed)
+    export_voice(voice, assets_dir, fixture.voice)
+    hubert_folder = sources_dir / fixture.hubert
+    write_hf_content_encoder(hubert_folder, content_encoder_architecture("tiny", "v1"), seed=fixture.hubert_seed)
+    export_hubert(hubert_folder, assets_dir, model_name=fixture.hubert)
+    export_rmvpe(write_demo_rmvpe(sources_dir / f"{fixture.rmvpe}.pt", fixture.rmvpe_seed, preset="tiny"), assets_dir)
+    audio = demo_audio(fixture.samples, fixture.audio_seed)
+    audio = (audio * np.float32(1.2 / np.abs(audio).max())).astype(np.float32)
+    networks = load_networks(assets_dir, fixture.voice, fixture.hubert, fixture.rmvpe, None)
+    options = ConvertOptions(seed=fixture.seed)
+    stages = convert(networks, audio, options)
+    write_pipeline_golden(golden_root / fixture.name, stages, model_name=fixture.voice,
+                          source_sha256=sha256_file(assets_dir / f"{fixture.voice}.manifest.json"), options=options,
+                          extra={"voice": fixture.voice, "hubert": fixture.hubert, "rmvpe": fixture.rmvpe})
+
+
 def make_fixture(fixture: Fixture, assets_dir: Path, golden_root: Path, voices_dir: Path) -> None:
     from rvc_ios_tools.voice.demo import write_demo_voice
     from rvc_ios_tools.voice.export import export_voice
@@ -162,6 +217,11 @@ def main() -> None:
                 continue
             make_hubert_fixture(hubert_fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
             print(f"wrote swift_fixtures/{hubert_fixture.name}.* and golden/{hubert_fixture.name}/")
+        for pipeline_fixture in PIPELINE_FIXTURES:
+            if args.only and pipeline_fixture.name != args.only:
+                continue
+            make_pipeline_fixture(pipeline_fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
+            print(f"wrote swift_fixtures/{pipeline_fixture.voice}.*, {pipeline_fixture.hubert}.* and golden/{pipeline_fixture.name}/")
 
 
 if __name__ == "__main__":

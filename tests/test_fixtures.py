@@ -84,3 +84,18 @@ def test_regenerating_a_hubert_fixture_reproduces_the_committed_one(fixture, tmp
         assert fresh == committed, f"golden/{fixture.name}/{name} changed"
     golden = read_golden(REPO / "golden" / fixture.name)
     assert golden.kind == "hubert" and golden.index["extra"]["frames"] == (fixture.samples - 400) // 320 + 1
+
+
+@pytest.mark.parametrize("fixture", make_fixtures.PIPELINE_FIXTURES, ids=lambda f: f.name)
+def test_regenerating_a_pipeline_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    make_fixtures.make_pipeline_fixture(fixture, tmp_path / "assets", tmp_path / "golden", tmp_path / "sources")
+    for name in (f"{fixture.voice}.safetensors", f"{fixture.hubert}.safetensors", f"{fixture.rmvpe}.safetensors"):
+        assert (tmp_path / "assets" / name).read_bytes() == (REPO / "swift_fixtures" / name).read_bytes(), f"{name} changed"
+    fresh = (tmp_path / "golden" / fixture.name / "golden.safetensors").read_bytes()
+    assert fresh == (REPO / "golden" / fixture.name / "golden.safetensors").read_bytes(), "the pipeline golden changed"
+    _, golden = assert_reproduces_committed(fixture.voice, fixture.name, tmp_path)
+    assert golden.kind == "pipeline" and golden.index["extra"]["f0"]
+    # The fixture must exercise the peak normalisation (input louder than 0.95) and both voicing decisions.
+    assert abs(golden.tensors["input"]).max() > 0.95
+    f0 = golden.tensors["f0"]
+    assert 0 < (f0 > 0).sum() < f0.size

@@ -43,7 +43,9 @@ def pipeline_stage_table(config_like: Mapping[str, Any]) -> StageTable:
         synth_inputs = [(prefix + "phone", "BTC"), (prefix + "phone_lengths", "B")]
         if f0:
             synth_inputs += [(prefix + "pitch", "BT"), (prefix + "pitchf", "BT")]
-        named = table.add(prefix + "synthesizer_inputs", [features, prefix + "features", *(["pitch", "pitchf"] if f0 else [])],
+        # The raw features feed protect beside the blended ones; without an index they are one tensor.
+        raw = [prefix + "features"] if index else []
+        named = table.add(prefix + "synthesizer_inputs", [features, *raw, *(["pitch", "pitchf"] if f0 else [])],
                           synth_inputs)
         draws = [prefix + "noise.z_p", *([prefix + "noise.nsf", prefix + "noise.nsf_phase"] if f0 else [])]
         audio += table.add(prefix + "synthesize", [*named, "sid", *draws], [(prefix + "audio", "T")])
