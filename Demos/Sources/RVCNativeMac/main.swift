@@ -48,7 +48,9 @@ The inputs pick the model: an RMVPE golden set (index kind rmvpe), or a safetens
 and no `phone`, runs the RMVPE export NAME (see `f0 --help`); a retrieval golden set (kind index) runs
 the index export NAME (`rvc-ios export --index`) on its `feats`, blended at its index_rate (or
 --index-rate); a content-encoder golden set (kind hubert) runs the content encoder NAME (`rvc-ios export
---hubert`) on its `audio`; anything else runs the voice NAME.
+--hubert`) on its `audio`; a pipeline golden set (kind pipeline, `rvc-ios convert --golden`) runs the
+whole conversion with the voice NAME, the content encoder --hubert NAME and RMVPE --rmvpe NAME, every
+random draw the golden set's; anything else runs the voice NAME.
 
 Options:
 \(assetsOption)
@@ -147,6 +149,7 @@ func runCommand(_ arguments: ArraySlice<String>) throws {
     if inputsAreForRMVPE(arguments) { return try runRMVPECommand(arguments) }
     if inputsAreForIndex(arguments) { return try runIndexCommand(arguments) }  // IndexCommands.swift
     if inputsAreForContentEncoder(arguments) { return try runContentEncoderCommand(arguments) }  // ContentEncoderCommands.swift
+    if inputsAreForPipeline(arguments) { return try runPipelineCommand(arguments) }  // PipelineCommands.swift
     let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--inputs", "--output"],
                                     flagOptions: ["--teacher-forced"])
     let output = try options.required("--output")
