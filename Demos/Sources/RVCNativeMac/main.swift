@@ -14,6 +14,7 @@ Usage:
   RVCNativeMac synthesize --assets DIR --model NAME --inputs PATH --output FILE [--chunk-frames N]
   RVCNativeMac f0 --assets DIR --model NAME --inputs PATH --output FILE [--pad-mode MODE] [--repeats N]
   RVCNativeMac features --assets DIR --model NAME --inputs PATH --output FILE [--version v1|v2]
+  RVCNativeMac convert --assets DIR --model NAME --hubert NAME [--rmvpe NAME] [--index NAME] --input IN.wav --output OUT.wav
   RVCNativeMac blas-kernel [--verbose]
   RVCNativeMac help [COMMAND]
   RVCNativeMac COMMAND --help
@@ -24,6 +25,7 @@ Commands:
   synthesize  Run the voice for audio only, decoding in time chunks to bound memory.
   f0          Run the RMVPE pitch model on 16 kHz audio for f0 only, timing each stage.
   features    Run the content encoder (HuBERT / ContentVec) on 16 kHz audio for RVC's v1 / v2 features.
+  convert     Convert a 16 kHz WAV with a voice (the whole pipeline: pitch, features, retrieval, synthesis).
   blas-kernel Print the OpenBLAS kernel the matrix products run on (--verbose: and why).
 
 """
@@ -264,6 +266,9 @@ func main() -> Int32 {
         case "features":
             if wantsHelp { print(featuresHelp, terminator: ""); return 0 }
             try featuresCommand(rest)
+        case "convert":
+            if wantsHelp { print(convertHelp, terminator: ""); return 0 }
+            try convertCommand(rest)  // ConvertCommand.swift
         case "blas-kernel":
             if wantsHelp { print(blasKernelHelp, terminator: ""); return 0 }
             try blasKernelCommand(rest)
@@ -273,11 +278,12 @@ func main() -> Int32 {
             case "synthesize": print(synthesizeHelp, terminator: "")
             case "f0": print(f0Help, terminator: "")
             case "features": print(featuresHelp, terminator: "")
+            case "convert": print(convertHelp, terminator: "")
             case "blas-kernel": print(blasKernelHelp, terminator: "")
             default: print(overview, terminator: "")
             }
         default:
-            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize, f0, features or blas-kernel (see --help).")
+            throw UsageError(message: "Unknown command `\(command)`; use run, synthesize, f0, features, convert or blas-kernel (see --help).")
         }
         return 0
     } catch let error as UsageError {

@@ -2,6 +2,10 @@
 public enum ConversionError: Error, CustomStringConvertible, Equatable {
     case audioTooShort(samples: Int, minimum: Int)
     case emptyAudio
+    case sampleRate(Int)
+    case optionOutOfRange(name: String, value: Double, range: ClosedRange<Double>)
+    case rmvpeNeeded(voice: String)
+    case indexWidth(index: Int, voice: Int)
 
     public var description: String {
         switch self {
@@ -10,6 +14,15 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
                 + "(about 1.2 ms at 16 kHz)."
         case .emptyAudio:
             return "The audio holds no samples; give a recording of at least a few milliseconds."
+        case let .sampleRate(rate):
+            return "The audio is at \(rate) Hz; the conversion takes 16000 Hz (resample it first, e.g. "
+                + "`sox in.wav -r 16000 -c 1 -b 16 out.wav`)."
+        case let .optionOutOfRange(name, value, range):
+            return "\(name) must lie in \(range.lowerBound)...\(range.upperBound), not \(value)."
+        case let .rmvpeNeeded(voice):
+            return "The voice \(voice) uses pitch; export RMVPE (`rvc-ios export --rmvpe rmvpe.pt`) and pass its name."
+        case let .indexWidth(index, voice):
+            return "The index holds \(index)-d features; the voice takes \(voice)-d. Use the index trained for this voice."
         }
     }
 }

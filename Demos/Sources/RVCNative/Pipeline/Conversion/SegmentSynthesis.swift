@@ -39,15 +39,20 @@ public enum SegmentSynthesis {
     /// `features` (T, C) at 50 frames/s: repeated to 100 frames/s (nearest x2); p_len is the audio's frames
     /// unless the features are shorter, which crops the pitch; protect blends the (x2) features with
     /// themselves on unvoiced frames, in float32 as upstream (without retrieval it can still move an ulp).
+    /// `retrieved`: the index-blended features of the same shape (retrieval comes before the x2), or nil.
     public static func inputs(features: Tensor, audioSamples: Int, pitch: [Int32]?, pitchf: [Float]?,
-                              protect: Double) -> SegmentCall {
+                              protect: Double, retrieved: Tensor? = nil) -> SegmentCall {
         let (t, channels) = (features.shape[0], features.shape[1])
-        var doubled = [Float](repeating: 0, count: 2 * t * channels)
-        for frame in 0..<t {
-            let row = features.data[(frame * channels)..<((frame + 1) * channels)]
-            doubled.replaceSubrange((2 * frame * channels)..<((2 * frame + 1) * channels), with: row)
-            doubled.replaceSubrange(((2 * frame + 1) * channels)..<((2 * frame + 2) * channels), with: row)
+        func doubledFrames(_ x: Tensor) -> [Float] {
+            var doubled = [Float](repeating: 0, count: 2 * t * channels)
+            for frame in 0..<t {
+                let row = x.data[(frame * channels)..<((frame + 1) * channels)]
+                doubled.replaceSubrange((2 * frame * channels)..<((2 * frame + 1) * channels), with: row)
+                doubled.replaceSubrange(((2 * frame + 1) * channels)..<((2 * frame + 2) * channels), with: row)
+            }
+            return doubled
         }
+        var doubled = doubledFrames(retrieved ?? features)
         var pLength = audioSamples / Windowing.window
         var (pitch, pitchf) = (pitch, pitchf)
         if 2 * t < pLength {
@@ -57,7 +62,7 @@ public enum SegmentSynthesis {
         }
         if protect < protectOff, pitch != nil, let pf = pitchf {
             let value = Float(protect)
-            let raw = doubled
+            let raw = retrieved == nil ? doubled : doubledFrames(features)
             for frame in 0..<min(pf.count, 2 * t) {
                 // pitchff[pitchf > 0] = 1; pitchff[pitchf < 1] = protect (both on the original pitchf).
                 let weight: Float = pf[frame] < 1 ? value : 1
