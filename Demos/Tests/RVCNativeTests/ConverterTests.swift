@@ -36,6 +36,20 @@ struct ConverterTests {
         #expect(first.samples != other.samples)
     }
 
+    @Test func retrievalReplacesTheFeaturesOnlyWhenTheIndexRateIsAboveZero() throws {
+        let input = try GoldenSet(path: Self.folder).file.tensor("input").data
+        let plain = try converter()
+        let index = try IndexFixtures.oneList(randomValues(16 * 256, seed: 11), d: 256)
+        let indexed = Converter(synthesizer: plain.synthesizer, contentEncoder: plain.contentEncoder, rmvpe: plain.rmvpe,
+                                index: index)
+        var options = ConversionOptions()
+        options.indexRate = 0
+        let without = try plain.convert(samples: input, sampleRate: 16000, options: options)
+        #expect(try indexed.convert(samples: input, sampleRate: 16000, options: options).samples == without.samples)
+        options.indexRate = 1
+        #expect(try indexed.convert(samples: input, sampleRate: 16000, options: options).samples != without.samples)
+    }
+
     @Test func otherRatesAndBadOptionsAreRefusedWithASentence() throws {
         let converter = try converter()
         #expect(throws: ConversionError.sampleRate(44100)) {

@@ -63,6 +63,14 @@ public struct Converter {
         }
     }
 
+    /// Networks already loaded (tests build an index in memory).
+    init(synthesizer: Synthesizer, contentEncoder: ContentEncoder, rmvpe: RMVPE?, index: IVFFlatIndex?) {
+        self.synthesizer = synthesizer
+        self.contentEncoder = contentEncoder
+        self.rmvpe = rmvpe
+        self.index = index
+    }
+
     /// `samples`: mono audio at 16 kHz (the only rate taken: resample first). Returns the voice's int16 audio.
     public func convert(samples: [Float], sampleRate: Int, options: ConversionOptions = ConversionOptions()) throws
         -> ConvertedAudio {
