@@ -12,9 +12,9 @@ func inputsAreForPipeline(_ arguments: ArraySlice<String>) -> Bool {
 }
 
 /// `run` for a pipeline golden set: the voice NAME (`--model`), the content encoder (`--hubert`) and, for f0
-/// voices, RMVPE (`--rmvpe`), every stage written in the golden set's layout.
+/// voices, RMVPE (`--rmvpe`), with an index golden set the index (`--index`), every stage written in the golden set's layout.
 func runPipelineCommand(_ arguments: ArraySlice<String>) throws {
-    let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--hubert", "--rmvpe", "--inputs", "--output"],
+    let options = try ParsedOptions(arguments, valueOptions: ["--assets", "--model", "--hubert", "--rmvpe", "--index", "--inputs", "--output"],
                                     flagOptions: ["--teacher-forced"])
     let output = try options.required("--output")
     let assets = try options.required("--assets")
@@ -22,12 +22,13 @@ func runPipelineCommand(_ arguments: ArraySlice<String>) throws {
     let (synthesizer, _) = try Synthesizer.load(assetsDirectory: assets, modelName: try options.required("--model"))
     let encoder = try ContentEncoder.load(assetsDirectory: assets, modelName: try options.required("--hubert"))
     let rmvpe = try options.values["--rmvpe"].map { try RMVPE.load(assetsDirectory: assets, modelName: $0) }
+    let index = try options.values["--index"].map { try IVFFlatIndex.load(assetsDirectory: assets, modelName: $0) }
     let golden = try GoldenSet(path: inputsPath)
     let extra = try PipelineGoldenExtra.load(goldenFolder: inputsPath)
     let mode: StageRunner.Mode = options.flags.contains("--teacher-forced") ? .teacherForced : .chained
     try writeCandidate(to: output, golden: golden, mode: mode, settings: ["\(extra.segments) segment(s)"],
                        nativeLayout: { golden.storedLayout(of: $0) }) { record in
-        try PipelineStageRunner(synthesizer: synthesizer, contentEncoder: encoder, rmvpe: rmvpe)
+        try PipelineStageRunner(synthesizer: synthesizer, contentEncoder: encoder, rmvpe: rmvpe, index: index)
             .run(golden: golden, extra: extra, mode: mode, record: record)
     }
 }

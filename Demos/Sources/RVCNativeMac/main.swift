@@ -51,8 +51,8 @@ and no `phone`, runs the RMVPE export NAME (see `f0 --help`); a retrieval golden
 the index export NAME (`rvc-ios export --index`) on its `feats`, blended at its index_rate (or
 --index-rate); a content-encoder golden set (kind hubert) runs the content encoder NAME (`rvc-ios export
 --hubert`) on its `audio`; a pipeline golden set (kind pipeline, `rvc-ios convert --golden`) runs the
-whole conversion with the voice NAME, the content encoder --hubert NAME and RMVPE --rmvpe NAME, every
-random draw the golden set's; anything else runs the voice NAME.
+whole conversion with the voice NAME, the content encoder --hubert NAME, RMVPE --rmvpe NAME and (for a
+set made with an index) the index --index NAME, every random draw the golden set's; anything else runs the voice NAME.
 
 Options:
 \(assetsOption)

@@ -12,20 +12,22 @@ public struct PipelineStageRunner {
     public let synthesizer: Synthesizer
     public let contentEncoder: ContentEncoder
     public let rmvpe: RMVPE?
+    public let index: IVFFlatIndex?
     public var windowing = Windowing()
 
-    public init(synthesizer: Synthesizer, contentEncoder: ContentEncoder, rmvpe: RMVPE?) {
+    public init(synthesizer: Synthesizer, contentEncoder: ContentEncoder, rmvpe: RMVPE?, index: IVFFlatIndex? = nil) {
         self.synthesizer = synthesizer
         self.contentEncoder = contentEncoder
         self.rmvpe = rmvpe
+        self.index = index
     }
 
     public func run(golden: GoldenSet, extra: PipelineGoldenExtra, mode: StageRunner.Mode,
                     record: (String, Tensor) throws -> Void) throws {
         let c = synthesizer.configuration
         let forced = mode == .teacherForced
-        guard !extra.index else {
-            throw RVCError.usage("This pipeline golden set uses a retrieval index; the Swift pipeline runner does not run retrieval yet.")
+        guard !extra.index || index != nil else {
+            throw RVCError.usage("This pipeline golden set uses a retrieval index: give --index NAME.")
         }
         guard extra.f0 == c.f0 else {
             throw RVCError.usage("The golden set was made \(extra.f0 ? "with" : "without") f0; the voice is \(c.f0 ? "an f0" : "a no-f0") voice.")
@@ -83,10 +85,26 @@ public struct PipelineStageRunner {
             try record(prefix + "features", features)
             if forced { features = try golden.tensor(prefix + "features", layout: "TC") }
 
+            // retrieval: upstream's search, (1/score)^2 weights and blend, before the x2.
+            var blended: Tensor? = nil
+            if extra.index, let index {
+                let (t, d) = (features.shape[0], features.shape[1])
+                let k = index.configuration.k
+                let lists = index.coarseLists(features.data, frames: t)
+                let (scores, ids) = index.scan(features.data, frames: t, lists: lists, probes: index.configuration.probes)
+                var retrieved = Retrieval.retrieve(index, ids: ids, weights: Retrieval.weights(scores: scores, k: k), k: k)
+                try record(prefix + "retrieved", retrieved.reshaped([t, d]))
+                if forced { retrieved = try golden.tensor(prefix + "retrieved", layout: "TC").reshaped([1, t, d]) }
+                let mixed = Retrieval.blend(retrieved: retrieved, feats: features.reshaped([1, t, d]), indexRate: extra.options.indexRate)
+                try record(prefix + "blended", mixed.reshaped([t, d]))
+                blended = forced ? try golden.tensor(prefix + "blended", layout: "TC") : mixed.reshaped([t, d])
+            }
+
             let pitchRange = segment.pitchStart..<(segment.pitchStop ?? pitch?.count ?? 0)
             var call = SegmentSynthesis.inputs(features: features, audioSamples: audio.count,
                                                 pitch: pitch.map { Array($0[pitchRange]) },
-                                                pitchf: pitchf.map { Array($0[pitchRange]) }, protect: extra.options.protect)
+                                                pitchf: pitchf.map { Array($0[pitchRange]) }, protect: extra.options.protect,
+                                                retrieved: blended)
             try record(prefix + "phone", call.phone)
             try record(prefix + "phone_lengths", vector([Float(call.phoneLength)]))
             if let p = call.pitch, let pf = call.pitchf {
