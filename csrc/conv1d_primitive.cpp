@@ -7,8 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "mlx/backend/cpu/encoder.h"
-
+#include "array_access.h"
 #include "conv1d_winograd.h"
 #include "openblas.h"
 #include "winograd_weight_cache.h"
@@ -17,20 +16,8 @@ namespace rvc {
 
 namespace {
 
-std::string shape_text(const mx::array& a) {
-  std::ostringstream text;
-  text << "(";
-  for (size_t i = 0; i < a.ndim(); ++i) {
-    text << (i ? ", " : "") << a.shape(i);
-  }
-  text << (a.ndim() == 1 ? ",)" : ")");
-  return text.str();
-}
-
 void require(bool condition, const std::string& message) {
-  if (!condition) {
-    throw std::invalid_argument("conv1d: " + message);
-  }
+  require_argument(condition, "conv1d", message);
 }
 
 void require_float32(const mx::array& a, const char* name) {
@@ -41,8 +28,10 @@ void require_float32(const mx::array& a, const char* name) {
   }
 }
 
+// PyTorch's (T + padding - dilation (K - 1) - 1) / stride + 1; below 1 when the kernel's span does not fit.
 int64_t output_frames(int64_t in_frames, int64_t kernel_size, const Conv1dOptions& o) {
-  return in_frames + o.pad_left + o.pad_right - static_cast<int64_t>(o.dilation) * (kernel_size - 1);
+  const int64_t room = in_frames + o.pad_left + o.pad_right - static_cast<int64_t>(o.dilation) * (kernel_size - 1) - 1;
+  return room < 0 ? 0 : room / o.stride + 1;
 }
 
 StridedFrames strided_frames(const mx::array& a) {
@@ -81,22 +70,29 @@ std::vector<float> gathered_vector(const mx::array& a) {
 
 mx::array conv1d(const mx::array& x, const mx::array& weight, const std::optional<mx::array>& bias,
                  std::pair<int, int> padding, int dilation, std::optional<float> input_slope,
-                 const std::optional<mx::array>& residual, const std::string& method,
+                 const std::optional<mx::array>& residual, const std::string& method, int stride, int groups,
                  mx::StreamOrDevice stream_or_device) {
   require(x.ndim() == 3, "x must be (batch, frames, in_channels), got shape " + shape_text(x));
   require(weight.ndim() == 3, "weight must be (out_channels, kernel_size, in_channels), got shape " +
                                   shape_text(weight));
   require_float32(x, "x");
   require_float32(weight, "weight");
-  require(weight.shape(2) == x.shape(2), "weight " + shape_text(weight) + " expects " +
-                                             std::to_string(weight.shape(2)) + " input channels, x " +
-                                             shape_text(x) + " has " + std::to_string(x.shape(2)));
+  require(groups >= 1, "groups must be at least 1, got " + std::to_string(groups));
+  require(static_cast<int64_t>(weight.shape(2)) * groups == x.shape(2),
+          "weight " + shape_text(weight) + " in " + std::to_string(groups) + " group(s) expects " +
+              std::to_string(static_cast<int64_t>(weight.shape(2)) * groups) + " input channels, x " +
+              shape_text(x) + " has " + std::to_string(x.shape(2)));
+  require(weight.shape(0) % groups == 0, "weight " + shape_text(weight) + " has " +
+                                             std::to_string(weight.shape(0)) +
+                                             " output channels, not a multiple of groups = " +
+                                             std::to_string(groups));
   require(x.shape(0) >= 1 && weight.shape(0) >= 1 && weight.shape(1) >= 1 && weight.shape(2) >= 1,
           "x " + shape_text(x) + " and weight " + shape_text(weight) + " must not be empty");
   require(padding.first >= 0 && padding.second >= 0,
           "padding must be non-negative, got (" + std::to_string(padding.first) + ", " +
               std::to_string(padding.second) + ")");
   require(dilation >= 1, "dilation must be at least 1, got " + std::to_string(dilation));
+  require(stride >= 1, "stride must be at least 1, got " + std::to_string(stride));
   require(static_cast<int64_t>(weight.shape(1)) * weight.shape(2) <= INT_MAX,
           "kernel_size * in_channels is too large for sgemm");
 
@@ -104,6 +100,8 @@ mx::array conv1d(const mx::array& x, const mx::array& weight, const std::optiona
   options.pad_left = padding.first;
   options.pad_right = padding.second;
   options.dilation = dilation;
+  options.stride = stride;
+  options.groups = groups;
   options.input_slope = input_slope;
   if (method == "auto") {
     options.method = Conv1dMethod::automatic;
@@ -113,6 +111,8 @@ mx::array conv1d(const mx::array& x, const mx::array& weight, const std::optiona
     options.method = Conv1dMethod::winograd;
     require(weight.shape(1) >= 3, "method 'winograd' needs a kernel of 3 or more taps, got " +
                                       std::to_string(weight.shape(1)));
+    require(stride == 1 && groups == 1, "method 'winograd' needs stride 1 and one group, got stride " +
+                                            std::to_string(stride) + " and " + std::to_string(groups) + " groups");
   } else {
     require(false, "method must be 'auto', 'unfolded' or 'winograd', got '" + method + "'");
   }
@@ -155,7 +155,7 @@ void Conv1d::eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) {
 
   // Like MLX's own elementwise ops, reuse the residual's buffer for the output when nothing else holds it
   // (the usual `x = conv(...) + x`): the kernel then adds onto it in place.
-  const bool donate = residual != nullptr && residual->is_donatable() && residual->flags().row_contiguous;
+  const bool donate = residual != nullptr && can_donate(*residual);
   if (donate) {
     output.copy_shared_buffer(*residual);
   } else {
@@ -170,6 +170,8 @@ void Conv1d::eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) {
   problem.out_channels = output.shape(2);
   problem.kernel_size = weight.shape(1);
   problem.dilation = options_.dilation;
+  problem.stride = options_.stride;
+  problem.groups = options_.groups;
   problem.pad_left = options_.pad_left;
   problem.input = strided_frames(x);
   problem.has_input_slope = options_.input_slope.has_value();
@@ -180,12 +182,8 @@ void Conv1d::eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) {
   problem.residual_in_output = donate;
   problem.output = output.data<float>();
 
-  const Conv1dMethod method = resolve_method(options_.method, problem.kernel_size);
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& input : inputs) {
-    encoder.set_input_array(input);
-  }
-  encoder.set_output_array(output);
+  const Conv1dMethod method = resolve_method(options_.method, problem.kernel_size, problem.stride, problem.groups);
+  auto& encoder = encoder_keeping(stream(), inputs, output);
   // The encoder keeps the inputs' buffers alive until this task has run; the Winograd cache keys on (and
   // keeps) the weight's buffer.
   std::optional<mx::array> bias_view;

@@ -19,6 +19,8 @@ struct Conv1dOptions {
   int pad_left = 0;
   int pad_right = 0;
   int dilation = 1;
+  int stride = 1;
+  int groups = 1;
   std::optional<float> input_slope;
   bool has_bias = false;
   bool has_residual = false;
@@ -27,14 +29,14 @@ struct Conv1dOptions {
   bool operator==(const Conv1dOptions&) const = default;
 };
 
-// Stride-1 PyTorch Conv1d on channels-last input: x (B, T, I), weight (O, K, I), bias (O,) ->
+// PyTorch Conv1d on channels-last input: x (B, T, I), weight (O, K, I / groups), bias (O,) ->
 // (B, T_out, O) = conv(leaky_relu(x, input_slope) or x) + bias (+ residual, shaped like the output).
 // `method` is "auto", "unfolded" or "winograd" (see Conv1dMethod). Throws std::invalid_argument
 // (ValueError in Python) for inputs it does not accept.
 mx::array conv1d(const mx::array& x, const mx::array& weight, const std::optional<mx::array>& bias,
                  std::pair<int, int> padding, int dilation, std::optional<float> input_slope,
-                 const std::optional<mx::array>& residual, const std::string& method = "auto",
-                 mx::StreamOrDevice stream = {});
+                 const std::optional<mx::array>& residual, const std::string& method = "auto", int stride = 1,
+                 int groups = 1, mx::StreamOrDevice stream = {});
 
 class Conv1d : public mx::UnaryPrimitive {
  public:

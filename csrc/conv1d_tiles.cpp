@@ -1,14 +1,12 @@
 #include "conv1d_tiles.h"
 
 #include <algorithm>
-#include <atomic>
-#include <mutex>
 #include <vector>
 
+#include "blas_jobs.h"
 #include "conv1d_unfolded.h"
 #include "conv1d_winograd.h"
 #include "openblas.h"
-#include "worker_pool.h"
 
 namespace rvc {
 
@@ -24,68 +22,43 @@ constexpr int64_t tile_float_limit = int64_t(1) << 22;
 struct TileLayout {
   int64_t rows = 0;  // output frames per tile (the last tile of each batch item may be shorter)
   int64_t per_item = 0;
+  int64_t groups = 1;  // tiles per frame range: one per group of a grouped convolution
   int64_t count = 0;
 };
 
 TileLayout tile_layout(const Conv1dProblem& p, int64_t floats_per_row, int64_t alignment, int threads) {
   int64_t rows = std::min(tile_row_target, tile_float_limit / std::max<int64_t>(1, floats_per_row));
-  // Enough tiles to keep every worker busy.
-  const int64_t rows_per_worker = (p.batch * p.out_frames + threads - 1) / threads;
+  // Enough tiles to keep every worker busy (the groups of a grouped convolution are tiles too).
+  const int64_t rows_per_worker = (p.batch * p.out_frames * p.groups + threads - 1) / threads;
   rows = std::min(rows, std::max<int64_t>(64, rows_per_worker));
   rows = std::max(alignment, rows / alignment * alignment);
   TileLayout layout;
   layout.rows = rows;
   layout.per_item = (p.out_frames + rows - 1) / rows;
-  layout.count = p.batch * layout.per_item;
+  layout.groups = p.groups;
+  layout.count = p.batch * layout.per_item * layout.groups;
   return layout;
 }
 
-// Runs `tile(b, first, rows, scratch)` on every tile, on `threads` workers.
+// Runs `tile(b, first, rows, group, scratch)` on every tile, on `threads` workers.
 template <class Tile>
 void run_tiles(const OpenBlas& blas, const TileLayout& layout, const Conv1dProblem& p, int threads, Tile tile) {
-  auto run_one = [&](int64_t index, std::vector<float>& scratch) {
-    const int64_t b = index / layout.per_item;
-    const int64_t first = (index % layout.per_item) * layout.rows;
-    tile(b, first, std::min(layout.rows, p.out_frames - first), scratch);
-  };
-  if (threads <= 1 || layout.count == 1) {
-    thread_local std::vector<float> scratch;
-    for (int64_t index = 0; index < layout.count; ++index) {
-      run_one(index, scratch);
-    }
-    return;
-  }
-  // Tiles in parallel, each sgemm single-threaded: measured 1.1x to 2x faster than tiles one after the other
-  // on OpenBLAS's own threads. OpenBLAS's thread count is process-wide and two threaded sgemm calls at once
-  // would queue on its one thread server, so it is lowered for the duration and put back; the mutex keeps
-  // two convolutions from interleaving that.
-  static std::mutex blas_threads_mutex;
-  std::lock_guard<std::mutex> lock(blas_threads_mutex);
-  const int workers = static_cast<int>(std::min<int64_t>(threads, layout.count));
-  const int saved_blas_threads = blas.get_num_threads();
-  blas.set_num_threads(1);
-  std::atomic<int64_t> next{0};
-  try {
-    run_on_workers(workers, [&](int) {
-      thread_local std::vector<float> scratch;
-      for (int64_t index = next++; index < layout.count; index = next++) {
-        run_one(index, scratch);
-      }
-    });
-  } catch (...) {
-    blas.set_num_threads(saved_blas_threads);
-    throw;
-  }
-  blas.set_num_threads(saved_blas_threads);
+  run_blas_jobs(blas, layout.count, threads, [&](int64_t index, std::vector<float>& scratch) {
+    const int64_t group = index % layout.groups;
+    const int64_t range = index / layout.groups;
+    const int64_t b = range / layout.per_item;
+    const int64_t first = (range % layout.per_item) * layout.rows;
+    tile(b, first, std::min(layout.rows, p.out_frames - first), group, scratch);
+  });
 }
 
 }  // namespace
 
-Conv1dMethod resolve_method(Conv1dMethod method, int64_t kernel_size) {
+Conv1dMethod resolve_method(Conv1dMethod method, int64_t kernel_size, int64_t stride, int64_t groups) {
   if (method != Conv1dMethod::automatic) {
     return method;
   }
-  return kernel_size >= 3 ? Conv1dMethod::winograd : Conv1dMethod::unfolded;
+  return kernel_size >= 3 && stride == 1 && groups == 1 ? Conv1dMethod::winograd : Conv1dMethod::unfolded;
 }
 
 void conv1d_tiled(const Conv1dProblem& p, Conv1dMethod method, const WinogradWeights* winograd, int threads) {
@@ -96,15 +69,17 @@ void conv1d_tiled(const Conv1dProblem& p, Conv1dMethod method, const WinogradWei
     const float* bias = p.bias != nullptr ? p.bias : zeros.data();
     const TileLayout layout =
         tile_layout(p, winograd_floats_per_row(p, *winograd), winograd_block_rows(p), threads);
-    run_tiles(blas, layout, p, threads, [&](int64_t b, int64_t first, int64_t rows, std::vector<float>& scratch) {
-      winograd_tile(p, *winograd, bias, blas, b, first, rows, scratch);
-    });
+    run_tiles(blas, layout, p, threads,
+              [&](int64_t b, int64_t first, int64_t rows, int64_t, std::vector<float>& scratch) {
+                winograd_tile(p, *winograd, bias, blas, b, first, rows, scratch);
+              });
     return;
   }
   const TileLayout layout = tile_layout(p, unfolded_floats_per_row(p), 1, threads);
-  run_tiles(blas, layout, p, threads, [&](int64_t b, int64_t first, int64_t rows, std::vector<float>& scratch) {
-    unfolded_tile(p, blas, b, first, rows, scratch);
-  });
+  run_tiles(blas, layout, p, threads,
+            [&](int64_t b, int64_t first, int64_t rows, int64_t group, std::vector<float>& scratch) {
+              unfolded_tile(p, blas, b, first, rows, group, scratch);
+            });
 }
 
 }  // namespace rvc

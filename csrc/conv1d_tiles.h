@@ -1,6 +1,7 @@
-// Stride-1 Conv1d over channels-last frames, a tile of output frames at a time (the algorithms of the
-// Swift port's Tensor/Convolution.swift and Tensor/WinogradConvolution.swift). Tiles own disjoint output
-// frames, so they run in parallel, each with its own cache-resident scratch.
+// Conv1d over channels-last frames, a tile of output frames at a time (the algorithms of the Swift port's
+// Tensor/Convolution.swift and Tensor/WinogradConvolution.swift). Tiles own disjoint output frames (and,
+// in a grouped convolution, one group's output channels), so they run in parallel, each with its own
+// cache-resident scratch.
 #pragma once
 
 #include <cstdint>
@@ -28,10 +29,12 @@ struct Conv1dProblem {
   int64_t out_channels = 0;
   int64_t kernel_size = 0;
   int64_t dilation = 1;
+  int64_t stride = 1;
+  int64_t groups = 1;    // each in_channels / groups inputs feed out_channels / groups outputs
   int64_t pad_left = 0;  // the right padding is implied by out_frames
 
   StridedFrames input;
-  const float* weight = nullptr;  // (O, K * I) row-major: the (O, K, I) layout flattened
+  const float* weight = nullptr;  // (O, K * I / G) row-major: the (O, K, I / G) layout flattened
   const float* bias = nullptr;    // (O,) or null
   bool has_input_slope = false;
   float input_slope = 0.0f;         // leaky ReLU slope applied to the input, when has_input_slope
@@ -41,15 +44,15 @@ struct Conv1dProblem {
 };
 
 enum class Conv1dMethod {
-  automatic,  // Winograd for kernels of 3 or more taps, unfolded otherwise
-  unfolded,   // im2col and one sgemm over K * I per tile
-  winograd,   // F(4, 3) Winograd products (kernel_size >= 3)
+  automatic,  // Winograd for ungrouped stride-1 kernels of 3 or more taps, unfolded otherwise
+  unfolded,   // im2col and one sgemm over K * I / G per tile (and group)
+  winograd,   // F(4, 3) Winograd products (kernel_size >= 3, stride 1, one group)
 };
 
 struct WinogradWeights;
 
-// `automatic` resolved for a kernel of `kernel_size` taps.
-Conv1dMethod resolve_method(Conv1dMethod method, int64_t kernel_size);
+// `automatic` resolved for a kernel of `kernel_size` taps with `stride` and `groups`.
+Conv1dMethod resolve_method(Conv1dMethod method, int64_t kernel_size, int64_t stride, int64_t groups);
 
 // Computes the convolution with `threads` workers (1 runs on the calling thread only). `method` must be
 // resolved; the Winograd method takes the weights transformed by `winograd_weights` (conv1d_winograd.h).

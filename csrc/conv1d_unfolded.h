@@ -1,5 +1,5 @@
-// The general method: a tile's input windows unfolded into a (rows x K*I) matrix (im2col), then one sgemm
-// by the (O x K*I) weight.
+// The general method: a tile's input windows unfolded into a (rows x K*I/G) matrix (im2col), then one sgemm
+// by the (O/G x K*I/G) weight of the tile's group.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,6 @@ namespace rvc {
 int64_t unfolded_floats_per_row(const Conv1dProblem& p);
 
 void unfolded_tile(const Conv1dProblem& p, const OpenBlas& blas, int64_t b, int64_t first, int64_t rows,
-                   std::vector<float>& scratch);
+                   int64_t group, std::vector<float>& scratch);
 
 }  // namespace rvc

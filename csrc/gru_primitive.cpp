@@ -5,8 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "mlx/backend/cpu/encoder.h"
-
+#include "array_access.h"
 #include "openblas.h"
 
 namespace rvc {
@@ -14,34 +13,7 @@ namespace rvc {
 namespace {
 
 void require(bool condition, const std::string& message) {
-  if (!condition) {
-    throw std::invalid_argument("gru_recurrence: " + message);
-  }
-}
-
-// The array's values in row-major order: its own buffer when it is already laid out so (the usual case),
-// else a packed copy in `buffer`.
-const float* row_major(const mx::array& a, std::vector<float>& buffer) {
-  const float* source = a.data<float>();
-  if (a.flags().row_contiguous) {
-    return source;
-  }
-  buffer.resize(a.size());
-  std::vector<int64_t> index(a.ndim(), 0);
-  for (size_t flat = 0; flat < a.size(); ++flat) {
-    int64_t offset = 0;
-    for (size_t d = 0; d < a.ndim(); ++d) {
-      offset += index[d] * a.strides(d);
-    }
-    buffer[flat] = source[offset];
-    for (int d = static_cast<int>(a.ndim()) - 1; d >= 0; --d) {
-      if (++index[d] < a.shape(d)) {
-        break;
-      }
-      index[d] = 0;
-    }
-  }
-  return buffer.data();
+  require_argument(condition, "gru_recurrence", message);
 }
 
 float sigmoid(float x) {
@@ -72,11 +44,7 @@ mx::array gru_recurrence(const mx::array& input_gates, const mx::array& weight_h
 
 void GruRecurrence::eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) {
   output.set_data(mx::allocator::malloc(output.nbytes()));
-  auto& encoder = mx::cpu::get_command_encoder(stream());
-  for (const auto& input : inputs) {
-    encoder.set_input_array(input);
-  }
-  encoder.set_output_array(output);
+  auto& encoder = encoder_keeping(stream(), inputs, output);
   encoder.dispatch([gates_array = mx::array::unsafe_weak_copy(inputs[0]),
                     weight_array = mx::array::unsafe_weak_copy(inputs[1]),
                     bias_array = mx::array::unsafe_weak_copy(inputs[2]), out = output.data<float>(),

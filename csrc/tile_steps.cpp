@@ -21,6 +21,13 @@ bool dense_rows(const StridedFrames& frames, int64_t channels) {
   return frames.channel_stride == 1 && frames.frame_stride == channels;
 }
 
+// The first of the rows r = 0 .. count - 1 (reading frame first + r * step) whose frame is `frame` or later.
+int64_t first_row_at_or_after(int64_t frame, int64_t first, int64_t step, int64_t count) {
+  const int64_t distance = frame - first;
+  const int64_t row = distance <= 0 ? 0 : (distance + step - 1) / step;
+  return std::min(row, count);
+}
+
 }  // namespace
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -31,12 +38,14 @@ void add_floats(const float* __restrict source, int64_t count, float* __restrict
 }
 
 void copy_input_frames(const Conv1dProblem& p, int64_t b, int64_t first, int64_t count, float* target,
-                       int64_t target_stride) {
-  const int64_t channels = p.in_channels;
+                       int64_t target_stride, int64_t step, int64_t channel_first, int64_t channels) {
+  if (channels < 0) {
+    channels = p.in_channels;
+  }
   // Rows before and after the input are padding; the run in between is copied in one pass when both sides
-  // are dense rows, which is the usual case.
-  const int64_t begin = std::clamp<int64_t>(-first, 0, count);
-  const int64_t end = std::clamp<int64_t>(p.in_frames - first, begin, count);
+  // are dense rows of every channel, which is the usual case.
+  const int64_t begin = first_row_at_or_after(0, first, step, count);
+  const int64_t end = std::max(begin, first_row_at_or_after(p.in_frames, first, step, count));
   for (int64_t r = 0; r < count; ++r) {
     if (r < begin || r >= end) {
       std::memset(target + r * target_stride, 0, channels * sizeof(float));
@@ -45,7 +54,7 @@ void copy_input_frames(const Conv1dProblem& p, int64_t b, int64_t first, int64_t
   if (end == begin) {
     return;
   }
-  if (dense_rows(p.input, channels) && target_stride == channels) {
+  if (step == 1 && channels == p.in_channels && dense_rows(p.input, channels) && target_stride == channels) {
     const float* source = p.input.frame(b, first + begin);
     float* rows = target + begin * target_stride;
     if (p.has_input_slope) {
@@ -56,7 +65,7 @@ void copy_input_frames(const Conv1dProblem& p, int64_t b, int64_t first, int64_t
     return;
   }
   for (int64_t r = begin; r < end; ++r) {
-    const float* source = p.input.frame(b, first + r);
+    const float* source = p.input.frame(b, first + r * step) + channel_first * p.input.channel_stride;
     float* row = target + r * target_stride;
     if (p.input.channel_stride == 1) {
       if (p.has_input_slope) {
@@ -73,21 +82,24 @@ void copy_input_frames(const Conv1dProblem& p, int64_t b, int64_t first, int64_t
   }
 }
 
-bool start_output_rows(const Conv1dProblem& p, int64_t b, int64_t first, int64_t rows) {
-  const int64_t width = p.out_channels;
-  float* out = output_rows(p, b, first);
+bool start_output_rows(const Conv1dProblem& p, int64_t b, int64_t first, int64_t rows, int64_t channel_first,
+                       int64_t channels) {
+  const int64_t width = channels < 0 ? p.out_channels : channels;
+  const int64_t stride = p.out_channels;
+  float* out = output_rows(p, b, first) + channel_first;
+  const float* bias = p.bias != nullptr ? p.bias + channel_first : nullptr;
   if (p.residual_in_output) {
-    if (p.bias != nullptr) {
+    if (bias != nullptr) {
       for (int64_t r = 0; r < rows; ++r) {
-        add_floats(p.bias, width, out + r * width);
+        add_floats(bias, width, out + r * stride);
       }
     }
     return true;
   }
   if (p.residual.data != nullptr) {
     for (int64_t r = 0; r < rows; ++r) {
-      const float* source = p.residual.frame(b, first + r);
-      float* line = out + r * width;
+      const float* source = p.residual.frame(b, first + r) + channel_first * p.residual.channel_stride;
+      float* line = out + r * stride;
       if (p.residual.channel_stride == 1) {
         std::memcpy(line, source, width * sizeof(float));
       } else {
@@ -95,15 +107,15 @@ bool start_output_rows(const Conv1dProblem& p, int64_t b, int64_t first, int64_t
           line[o] = source[o * p.residual.channel_stride];
         }
       }
-      if (p.bias != nullptr) {
-        add_floats(p.bias, width, line);
+      if (bias != nullptr) {
+        add_floats(bias, width, line);
       }
     }
     return true;
   }
-  if (p.bias != nullptr) {
+  if (bias != nullptr) {
     for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(out + r * width, p.bias, width * sizeof(float));
+      std::memcpy(out + r * stride, bias, width * sizeof(float));
     }
     return true;
   }

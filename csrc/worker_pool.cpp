@@ -1,5 +1,6 @@
 #include "worker_pool.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -97,6 +98,18 @@ void run_on_workers(int workers, const std::function<void(int)>& job) {
   // which avoids joining threads during interpreter shutdown.
   static WorkerPool* pool = new WorkerPool();
   pool->run(workers, job);
+}
+
+void run_on_ranges(int64_t count, int workers, int64_t minimum, const std::function<void(int64_t, int64_t)>& range) {
+  const int64_t parts = std::clamp<int64_t>(count / std::max<int64_t>(1, minimum), 1, std::max(1, workers));
+  const int64_t size = (count + parts - 1) / parts;
+  run_on_workers(static_cast<int>(parts), [&](int worker) {
+    const int64_t begin = std::min(count, worker * size);
+    const int64_t end = std::min(count, begin + size);
+    if (begin < end) {
+      range(begin, end);
+    }
+  });
 }
 
 }  // namespace rvc

@@ -2,6 +2,7 @@
 // without starting threads on every call.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 namespace rvc {
@@ -10,5 +11,9 @@ namespace rvc {
 // returns when all are done. Calls from different threads take turns. The first exception a worker
 // throws is rethrown here.
 void run_on_workers(int workers, const std::function<void(int)>& job);
+
+// Splits [0, count) into one contiguous range per worker (at most `workers`, at least `minimum` items each)
+// and runs `range(begin, end)` on each concurrently.
+void run_on_ranges(int64_t count, int workers, int64_t minimum, const std::function<void(int64_t, int64_t)>& range);
 
 }  // namespace rvc

@@ -1,4 +1,4 @@
-"""OpenBLAS under MLX: the right kernel on every CPU (core/blas.py).
+"""OpenBLAS under MLX: the right kernel on every CPU, and idle threads that do not spin for long (core/blas.py).
 
 Debian's OpenBLAS 0.3.21 falls back to a generic kernel on some newer CPUs; the package then forces the kernel
 the CPU's instruction set calls for, before the library loads, unless the user chose one.
@@ -86,3 +86,17 @@ def test_verbose_names_the_kernel():
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("OpenBLAS kernel "), done.stderr
+
+
+def test_idle_threads_spin_briefly_only_while_openblas_initialises(monkeypatch):
+    monkeypatch.delenv(blas.THREAD_TIMEOUT_ENV, raising=False)
+    with blas.idle_threads_spinning_briefly():
+        assert os.environ[blas.THREAD_TIMEOUT_ENV] == str(blas.IDLE_SPIN_LOG2_CYCLES)
+    assert blas.THREAD_TIMEOUT_ENV not in os.environ  # child processes keep OpenBLAS's default
+
+
+def test_a_thread_timeout_the_user_set_wins(monkeypatch):
+    monkeypatch.setenv(blas.THREAD_TIMEOUT_ENV, "28")
+    with blas.idle_threads_spinning_briefly():
+        assert os.environ[blas.THREAD_TIMEOUT_ENV] == "28"
+    assert os.environ[blas.THREAD_TIMEOUT_ENV] == "28"

@@ -14,7 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from rvc_ios_tools.core import native_conv, native_kernels  # noqa: E402
 from rvc_ios_tools.core.figures import compare_runs  # noqa: E402
+from rvc_ios_tools.core.layers import NATIVE_CONV_ENV  # noqa: E402
 from rvc_ios_tools.hubert import model as hubert_model  # noqa: E402
 from rvc_ios_tools.hubert.convert import convert_hubert, frame_count, load_hubert  # noqa: E402
 from rvc_ios_tools.hubert.demo import (  # noqa: E402
@@ -122,16 +124,32 @@ def test_features_are_v2_from_the_last_layer_and_v1_from_final_proj_of_layer_v1(
     np.testing.assert_allclose(extract_features(tiny.ours, audio, "v1"), v1, atol=1e-4)
 
 
-def test_attention_in_query_blocks_equals_attention_at_once(tiny, speech, monkeypatch):
+@pytest.fixture(params=["native kernels", "MLX formulas"])
+def kernels(request, monkeypatch):
+    """Both ways the reference computes: the C++ kernels (the default on Linux) and the MLX formulas."""
+    if request.param == "native kernels" and not native_conv.available():
+        pytest.skip(str(native_conv.unavailable_reason()))
+    monkeypatch.setenv(NATIVE_CONV_ENV, "1" if request.param == "native kernels" else "0")
+    return request.param
+
+
+def test_tiny_encoder_matches_transformers_with_either_kernels(tiny, speech, kernels):
+    assert_every_stage_at_100_db(tiny.figures(speech[: LENGTHS["speech-odd"]]))
+
+
+def test_attention_in_query_blocks_equals_attention_at_once(tiny, speech, kernels, monkeypatch):
     """Long audio computes attention a block of queries at a time (bounded memory); the result is the same."""
     audio = speech[:32000]
     whole = extract_features(tiny.ours, audio)
     monkeypatch.setattr(hubert_model, "ATTENTION_BLOCK_BYTES", 1)  # the smallest blocks: 16 of the 99 queries
+    monkeypatch.setattr(native_kernels, "ATTENTION_QUERY_BLOCK", 1)  # one query at a time
     np.testing.assert_allclose(extract_features(tiny.ours, audio), whole, rtol=0, atol=2e-6)
 
 
 def test_group_norm_in_chunks_of_frames_equals_it_at_once(tiny, speech, monkeypatch):
-    """Long audio normalises conv 0 a chunk of frames at a time (bounded temporaries); the result is the same."""
+    """Without the native kernels, long audio normalises conv 0 a chunk of frames at a time (bounded
+    temporaries); the result is the same."""
+    monkeypatch.setenv(NATIVE_CONV_ENV, "0")
     audio = speech[:16000]  # 3199 frames after conv 0
     whole = hubert_golden_tensors(tiny.ours, audio)["conv_0"]
     monkeypatch.setattr(hubert_model, "GROUP_NORM_CHUNK_FRAMES", 512)

@@ -1,4 +1,6 @@
-"""The native Conv1d kernel (`native_conv.conv1d`) against the per-tap MLX layer it replaces and PyTorch."""
+"""The native Conv1d kernel (`native_conv.conv1d`) against the per-tap MLX layer it replaces and PyTorch, at
+stride 1 (the synthesizer's convolutions), strided (the content encoder's front end) and grouped (its
+positional convolution)."""
 
 from __future__ import annotations
 
@@ -137,6 +139,50 @@ def test_input_shorter_than_kernel_span_is_padded(method):
 
 
 @needs_kernel
+@pytest.mark.parametrize(
+    "in_channels, kernel_size, stride, padding, dilation",
+    [
+        (1, 10, 5, (0, 0), 1),  # the content encoder's conv 0
+        (16, 3, 2, (0, 0), 1),  # its convs 1 to 4
+        (16, 2, 2, (0, 0), 1),  # its convs 5 and 6
+        (1, 80, 40, (20, 20), 1),  # an NSF noise convolution
+        (6, 3, 3, (2, 1), 2),
+        (4, 1, 2, (0, 0), 1),  # pointwise, read in place every other frame
+    ],
+)
+@pytest.mark.parametrize("frames", [7, 333, 2048])
+def test_strided_matches_pytorch(in_channels, kernel_size, stride, padding, dilation, frames):
+    rng = np.random.default_rng(kernel_size * 10 + stride)
+    x, weight, bias = random_conv(rng, 2, frames, in_channels, 24, kernel_size)
+    if frames + sum(padding) < dilation * (kernel_size - 1) + 1:
+        with pytest.raises(ValueError, match="shorter than the kernel's span"):
+            native_conv.conv1d(mx.array(x), mx.array(weight), mx.array(bias), padding, dilation, stride=stride)
+        return
+    y = native_conv.conv1d(mx.array(x), mx.array(weight), mx.array(bias), padding, dilation, stride=stride)
+    expected = F.conv1d(F.pad(torch.from_numpy(x).transpose(1, 2), padding), torch.from_numpy(weight).permute(0, 2, 1),
+                        torch.from_numpy(bias), stride=stride, dilation=dilation).transpose(1, 2).numpy()
+    assert_close(np.array(y), expected)
+    # The MLX layer used without the kernel agrees too.
+    assert_close(np.array(layers.conv1d(mx.array(x), mx.array(weight), mx.array(bias), stride, padding, dilation)),
+                 expected)
+
+
+@needs_kernel
+@pytest.mark.parametrize("channels, kernel_size, groups, frames", [(48, 16, 16, 300), (12, 8, 3, 37), (8, 3, 1, 50),
+                                                                   (64, 128, 16, 200)])
+def test_grouped_matches_pytorch(channels, kernel_size, groups, frames):
+    """The positional convolution's shape (kernel 128, 16 groups), and others: one sgemm per tile and group."""
+    rng = np.random.default_rng(channels + groups)
+    _, weight, bias = random_conv(rng, 2, frames, channels // groups, channels, kernel_size)
+    x = rng.standard_normal((2, frames, channels)).astype(np.float32)
+    padding = (kernel_size // 2, kernel_size // 2)
+    y = native_conv.conv1d(mx.array(x), mx.array(weight), mx.array(bias), padding, method="unfolded", groups=groups)
+    expected = F.conv1d(torch.from_numpy(x).transpose(1, 2), torch.from_numpy(weight).permute(0, 2, 1),
+                        torch.from_numpy(bias), padding=kernel_size // 2, groups=groups).transpose(1, 2).numpy()
+    assert_close(np.array(y), expected)
+
+
+@needs_kernel
 def test_integer_padding_pads_both_sides():
     rng = np.random.default_rng(6)
     x, weight, bias = random_conv(rng, 1, 40, 4, 4, 3)
@@ -246,6 +292,11 @@ def test_same_result_on_one_thread_and_openblas_threads_restored():
         (dict(padding=(0, 0), x=np.zeros((1, 2, 4), np.float32)), "shorter than the kernel's span of 3"),
         (dict(method="fft"), "method must be 'auto', 'unfolded' or 'winograd'"),
         (dict(method="winograd", weight=np.zeros((3, 2, 4), np.float32)), "needs a kernel of 3 or more taps"),
+        (dict(stride=0), "stride must be at least 1"),
+        (dict(groups=0), "groups must be at least 1"),
+        (dict(groups=3, weight=np.zeros((3, 3, 1), np.float32)), "in 3 group(s) expects 3 input channels"),
+        (dict(groups=2, weight=np.zeros((3, 3, 2), np.float32)), "3 output channels, not a multiple of groups = 2"),
+        (dict(method="winograd", stride=2), "needs stride 1 and one group"),
     ],
 )
 def test_rejects_bad_inputs_with_a_clear_error(change, message):
@@ -257,6 +308,8 @@ def test_rejects_bad_inputs_with_a_clear_error(change, message):
         dilation=1,
         residual=None,
         method="auto",
+        stride=1,
+        groups=1,
     )
     arguments.update(change)
     for name in ("x", "weight", "bias", "residual"):

@@ -23,11 +23,19 @@ set than the CPU has (`forced_core_type`) we set OPENBLAS_CORETYPE for this proc
 A value the user set always wins. The probe's answer is passed on in RVC_IOS_OPENBLAS_PROBED, so child
 processes do not probe again.
 
+Fourth, how long OpenBLAS's idle threads spin. After every threaded sgemm its worker threads busy-wait for
+2^28 CPU cycles (about 0.1 s) before sleeping, so a native kernel that runs next on its own workers
+(`native_conv`, `native_kernels`: single-threaded sgemm calls, one per worker) shares the cores with a spinning
+thread: the content encoder alternates MLX matmuls with native attention twelve times. Unless the user set
+OPENBLAS_THREAD_TIMEOUT, it is 2^20 cycles (a fraction of a millisecond: back-to-back matmuls still find the
+threads awake) for this process only; child processes keep OpenBLAS's default.
+
 On other systems (macOS uses Accelerate and its own allocator) this module does nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -168,6 +176,24 @@ def kernel_description() -> str:
     return f"OpenBLAS kernel {name} ({_core_choice or 'chosen by OpenBLAS'})"
 
 
+THREAD_TIMEOUT_ENV = "OPENBLAS_THREAD_TIMEOUT"
+# log2 of the CPU cycles OpenBLAS's idle threads spin before sleeping (OpenBLAS's default: 28).
+IDLE_SPIN_LOG2_CYCLES = 20
+
+
+@contextlib.contextmanager
+def idle_threads_spinning_briefly():
+    """OPENBLAS_THREAD_TIMEOUT set while OpenBLAS initialises (it reads it then), unless the user set it."""
+    if os.environ.get(THREAD_TIMEOUT_ENV, "").strip():
+        yield
+        return
+    os.environ[THREAD_TIMEOUT_ENV] = str(IDLE_SPIN_LOG2_CYCLES)
+    try:
+        yield
+    finally:
+        del os.environ[THREAD_TIMEOUT_ENV]
+
+
 def load_openblas() -> ctypes.CDLL | None:
     """Load OpenBLAS globally if this is Linux and mlx is not imported yet; return the library or None."""
     global _openblas
@@ -188,7 +214,8 @@ def load_openblas() -> ctypes.CDLL | None:
             continue
         choose_core_type(name)
         try:
-            _openblas = ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+            with idle_threads_spinning_briefly():
+                _openblas = ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
             return _openblas
         except OSError:
             continue

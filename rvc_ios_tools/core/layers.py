@@ -30,7 +30,7 @@ _native_warned = False
 
 
 def use_native_conv() -> bool:
-    """Whether stride-1 convolutions go to the C++ kernel (`native_conv`): built, and not switched off."""
+    """Whether convolutions (and `native_kernels`) go to the C++ kernels: built, and not switched off."""
     global _native_warned
     if os.environ.get(NATIVE_CONV_ENV, "1") == "0":
         return False
@@ -138,12 +138,13 @@ class Conv1d(nn.Module):
     def __call__(self, x: mx.array, input_slope: float | None = None, residual: mx.array | None = None) -> mx.array:
         """conv(leaky_relu(x, input_slope)) + residual; the slope and the residual are optional.
 
-        Stride 1 runs on the C++ kernel when it is built (`native_conv`), which fuses both into the
-        convolution; otherwise (and for strided convolutions) MLX ops do the same arithmetic.
+        Runs on the C++ kernel when it is built (`native_conv`), which fuses both into the convolution;
+        otherwise MLX ops do the same arithmetic.
         """
-        if self._stride == 1 and use_native_conv():
+        if use_native_conv():
             return native_conv.conv1d(
-                x, self.weight, self.get("bias"), self._padding, self._dilation, input_slope, residual
+                x, self.weight, self.get("bias"), self._padding, self._dilation, input_slope, residual,
+                stride=self._stride,
             )
         if input_slope is not None:
             x = nn.leaky_relu(x, input_slope)

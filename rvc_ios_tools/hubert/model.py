@@ -2,6 +2,10 @@
 
 Channels-last throughout: activations are (B, T, C) where upstream's front end has (B, C, T). Names follow the
 exported keys (`convert.HUBERT_RULES`). Upstream references are fairseq v0.12.2 (`wav2vec2.py`, `hubert.py`).
+
+On Linux with the native kernels built (`layers.use_native_conv()`), the convolutions, GELU, the GroupNorm and
+attention's softmax(q k^T) v run as C++ kernels on OpenBLAS (`core.native_conv`, `core.native_kernels`); the
+MLX formulas below are the same arithmetic, used without them.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from typing import Any, Mapping
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..core import native_conv
+from ..core import native_conv, native_kernels
 from ..core.layers import Conv1d, conv1d, use_native_conv
 
-# One layer's attention scores for all heads are computed for this many bytes' worth of queries at a time
-# (12 heads x T keys x 4 bytes per query row): at T = 3300 frames all queries at once would take 500 MB.
+# Without the native kernels, one layer's attention scores for all heads are computed for this many bytes'
+# worth of queries at a time (12 heads x T keys x 4 bytes per query row): at T = 3300 frames all queries at once
+# would take 500 MB. (The native kernel takes `native_kernels.ATTENTION_QUERY_BLOCK` queries per head at a time.)
 ATTENTION_BLOCK_BYTES = 64 * 2**20
 
 
@@ -77,7 +82,7 @@ except Exception:  # noqa: BLE001  (any failure to compile means: run uncompiled
 
 def gelu(x: mx.array) -> mx.array:
     """Exact (erf) GELU, as `nn.GELU()` in fairseq and `ACT2FN["gelu"]` in transformers (not the tanh form)."""
-    return _gelu_kernel(x)
+    return native_kernels.gelu(x) if use_native_conv() else _gelu_kernel(x)
 
 
 def softmax(scores: mx.array) -> mx.array:
@@ -97,6 +102,8 @@ class GroupNormOverTime(nn.Module):
         self.eps = eps
 
     def __call__(self, x: mx.array) -> mx.array:
+        if use_native_conv():
+            return native_kernels.group_norm_over_time(x, self.weight, self.bias, self.eps)
         frames = x.shape[1]
         if frames <= GROUP_NORM_CHUNK_FRAMES:
             mean = mean_over_time(x)
@@ -194,19 +201,16 @@ class PositionalConv(nn.Module):
         frames = x.shape[1]
         kernel = self.weight.shape[1]
         padding = (kernel // 2, kernel // 2)
-        width = self.weight.shape[2]
-        outputs = []
-        for g in range(self.groups):
-            # One group's channels, contiguous, through a stride-1 convolution (the native kernel: cache-sized
-            # tiles of im2col rows, one sgemm each), so the (T, K * H / G) matrix never exists whole.
-            xg = x[..., g * width:(g + 1) * width]
-            wg = self.weight[g * width:(g + 1) * width]
-            bg = self.bias[g * width:(g + 1) * width]
-            if use_native_conv():
-                outputs.append(native_conv.conv1d(mx.contiguous(xg), wg, bg, padding, method="unfolded"))
-            else:
-                outputs.append(conv1d(xg, wg, bg, 1, padding))
-        return gelu(self.same_pad(mx.concatenate(outputs, axis=-1), frames))
+        if use_native_conv():
+            # Cache-sized tiles of one group's im2col rows, one sgemm each, so the (T, K * H / G) matrix never
+            # exists whole (not Winograd: its rounding over 128 taps would cost parity).
+            y = native_conv.conv1d(x, self.weight, self.bias, padding, method="unfolded", groups=self.groups)
+        else:
+            width = self.weight.shape[2]
+            y = mx.concatenate([conv1d(x[..., g * width:(g + 1) * width], self.weight[g * width:(g + 1) * width],
+                                       self.bias[g * width:(g + 1) * width], 1, padding)
+                                for g in range(self.groups)], axis=-1)
+        return gelu(self.same_pad(y, frames))
 
     def same_pad(self, y: mx.array, frames: int) -> mx.array:
         """fairseq `SamePad`: with an even kernel, K // 2 frames of padding on both sides make one frame too
@@ -227,26 +231,34 @@ class Attention(nn.Module):
         self.out_proj = nn.Linear(hidden_size, hidden_size)
 
     def __call__(self, x: mx.array) -> mx.array:
-        batch, frames, hidden = x.shape
-        heads = self.num_heads
+        q = self.q_proj(x) * self.scaling
+        k = self.k_proj(x)
+        v = self.v_proj(x)
+        return self.out_proj(attention_over_heads(q, k, v, self.num_heads))
 
-        def split(t: mx.array) -> mx.array:
-            return t.reshape(batch, frames, heads, hidden // heads).transpose(0, 2, 1, 3)
 
-        q = split(self.q_proj(x) * self.scaling)
-        k = split(self.k_proj(x))
-        v = split(self.v_proj(x))
-        key_t = k.transpose(0, 1, 3, 2)
-        # Queries in blocks, so one block's (B, heads, rows, T) scores are all that exists at a time.
-        rows = max(16, ATTENTION_BLOCK_BYTES // max(1, batch * heads * frames * 4))
-        blocks = []
-        for start in range(0, frames, rows):
-            scores = q[:, :, start:start + rows] @ key_t
-            blocks.append(softmax(scores) @ v)
-            if frames > rows:
-                mx.eval(blocks[-1])  # free this block's scores before the next block's are made
-        out = blocks[0] if len(blocks) == 1 else mx.concatenate(blocks, axis=2)
-        return self.out_proj(out.transpose(0, 2, 1, 3).reshape(batch, frames, hidden))
+def attention_over_heads(q: mx.array, k: mx.array, v: mx.array, heads: int) -> mx.array:
+    """softmax(q k^T) v per head: (B, T, H) projections with the heads side by side along H (q scaled) ->
+    (B, T, H) in the same layout. No mask: RVC passes none (`padding_mask` is all False)."""
+    if use_native_conv():
+        return native_kernels.attention(q, k, v, heads)
+    batch, frames, hidden = q.shape
+
+    def split(t: mx.array) -> mx.array:
+        return t.reshape(batch, frames, heads, hidden // heads).transpose(0, 2, 1, 3)
+
+    q, k, v = split(q), split(k), split(v)
+    key_t = k.transpose(0, 1, 3, 2)
+    # Queries in blocks, so one block's (B, heads, rows, T) scores are all that exists at a time.
+    rows = max(16, ATTENTION_BLOCK_BYTES // max(1, batch * heads * frames * 4))
+    blocks = []
+    for start in range(0, frames, rows):
+        scores = q[:, :, start:start + rows] @ key_t
+        blocks.append(softmax(scores) @ v)
+        if frames > rows:
+            mx.eval(blocks[-1])  # free this block's scores before the next block's are made
+    out = blocks[0] if len(blocks) == 1 else mx.concatenate(blocks, axis=2)
+    return out.transpose(0, 2, 1, 3).reshape(batch, frames, hidden)
 
 
 class EncoderLayer(nn.Module):
