@@ -10,7 +10,10 @@ For the content encoder: a tiny demo HuBERT (`hubert.convert.TINY_ARCHITECTURE`)
 dict like hubert_base.pt (not committed), exported to `swift_fixtures/tiny-hubert.*`, its golden set in
 `golden/tiny-hubert/`.
 For the whole conversion: a tiny v1 32k voice, a v1 content encoder and the tiny RMVPE on 0.5 s of the test
-signal, `golden/tiny-pipeline/` (kind pipeline, every stage of `rvc-ios convert`).
+signal, `golden/tiny-pipeline/` (kind pipeline, every stage of `rvc-ios convert`); the same with a small
+retrieval index (`swift_fixtures/tiny-index-v1.*`, its faiss file not committed), `golden/tiny-pipeline-index/`.
+For the Swift resampler: a sweep and the voice-like signal at 44.1 and 48 kHz as 16-bit PCM, with the
+reference's soxr HQ output at 16 kHz, `swift_fixtures/soxr-hq.safetensors`.
 
     python scripts/make_fixtures.py            # rewrite all fixtures
     (tests/test_fixtures.py regenerates them into a temporary folder and compares)
@@ -141,14 +144,23 @@ class PipelineFixture:
     audio_seed: int
     samples: int
     seed: int  # the synthesizer's draws
+    index: str | None = None  # the index export in swift_fixtures/ (its faiss file is built, not committed)
+    index_rows: int = 0
+    index_seed: int = 0
 
 
 # A whole conversion kept small: v1 (256-channel features) at 32 kHz with f0, no index, 0.5 s of the voice-like
 # test signal scaled to a peak of 1.2 so the peak normalisation scales it. Every segment is padded by a second of
 # reflected audio at each end (upstream's x_pad), so the golden set is ~1.5 MB even for this short input.
+# The same voice with retrieval on 0.25 s: 160 rows of the content encoder's own features of other audio (so
+# each query falls among them), train_index's 160 // 39 = 4 lists of about 40, longer than the 8 neighbours.
+# Audio seed 3 leaves 84 of the 224 frames unvoiced, so protect blends the retrieved features with the raw ones.
 PIPELINE_FIXTURES = (
     PipelineFixture("tiny-pipeline", voice="tiny-v1-32k", preset="v1-32k-tiny", voice_seed=7, hubert="tiny-hubert-v1",
                     hubert_seed=8, rmvpe="tiny-rmvpe", rmvpe_seed=4, audio_seed=9, samples=8000, seed=10),
+    PipelineFixture("tiny-pipeline-index", voice="tiny-v1-32k", preset="v1-32k-tiny", voice_seed=7,
+                    hubert="tiny-hubert-v1", hubert_seed=8, rmvpe="tiny-rmvpe", rmvpe_seed=4, audio_seed=3,
+                    samples=4000, seed=12, index="tiny-index-v1", index_rows=160, index_seed=13),
 )
 
 
@@ -157,6 +169,9 @@ def make_pipeline_fixture(fixture: PipelineFixture, assets_dir: Path, golden_roo
 
     from rvc_ios_tools.core.files import sha256_file
     from rvc_ios_tools.hubert.export import export_hubert
+    from rvc_ios_tools.hubert.reference import extract_features
+    from rvc_ios_tools.index.demo import build_index
+    from rvc_ios_tools.index.export import export_index
     from rvc_ios_tools.pipeline.convert import ConvertOptions, convert, load_networks
     from rvc_ios_tools.pipeline.demo import content_encoder_architecture, write_hf_content_encoder
     from rvc_ios_tools.pipeline.golden import write_pipeline_golden
@@ -173,12 +188,70 @@ def make_pipeline_fixture(fixture: PipelineFixture, assets_dir: Path, golden_roo
     export_rmvpe(write_demo_rmvpe(sources_dir / f"{fixture.rmvpe}.pt", fixture.rmvpe_seed, preset="tiny"), assets_dir)
     audio = demo_audio(fixture.samples, fixture.audio_seed)
     audio = (audio * np.float32(1.2 / np.abs(audio).max())).astype(np.float32)
-    networks = load_networks(assets_dir, fixture.voice, fixture.hubert, fixture.rmvpe, None)
+    if fixture.index is not None:
+        # One frame per 320 samples after the first 400 (the content encoder's receptive field).
+        other = demo_audio(400 + 320 * (fixture.index_rows - 1), fixture.index_seed)
+        networks = load_networks(assets_dir, fixture.voice, fixture.hubert, fixture.rmvpe, None)
+        rows = extract_features(networks.content_encoder, other, networks.version)[0]
+        source = build_index(rows, sources_dir / f"{fixture.index}.index", seed=fixture.index_seed)
+        export_index(source, assets_dir, fixture.index)
+    networks = load_networks(assets_dir, fixture.voice, fixture.hubert, fixture.rmvpe, fixture.index)
     options = ConvertOptions(seed=fixture.seed)
     stages = convert(networks, audio, options)
     write_pipeline_golden(golden_root / fixture.name, stages, model_name=fixture.voice,
                           source_sha256=sha256_file(assets_dir / f"{fixture.voice}.manifest.json"), options=options,
-                          extra={"voice": fixture.voice, "hubert": fixture.hubert, "rmvpe": fixture.rmvpe})
+                          extra={"voice": fixture.voice, "hubert": fixture.hubert, "rmvpe": fixture.rmvpe,
+                                 **({"index_name": fixture.index} if fixture.index else {})})
+
+
+@dataclasses.dataclass(frozen=True)
+class ResamplerFixture:
+    name: str  # the file in swift_fixtures/
+    rates: tuple[int, ...]
+    samples: int  # at 16 kHz, the output's length
+    seed: int
+
+
+# 0.25 s each: a logarithmic sweep 50 Hz -> 7 kHz at -6 dBFS, and the voice-like test signal low-passed at
+# 6.8 kHz (its noise floor is white), both inside soxr HQ's passband (flat to about 7.35 kHz at 16 kHz), where
+# the Swift resampler is specified to agree with it; faded in and out over 20 ms (an abrupt start or end is a
+# broadband click, whose part between the passband and Nyquist the two resamplers shape differently), and
+# quantised to 16-bit PCM as a WAV file holds them.
+RESAMPLER_FIXTURES = (ResamplerFixture("soxr-hq", rates=(44100, 48000), samples=4000, seed=14),)
+
+
+def resampler_signals(rate: int, samples: int, seed: int) -> dict[str, "np.ndarray"]:
+    import numpy as np
+    from scipy import signal
+
+    from rvc_ios_tools.rmvpe.demo import demo_audio
+
+    n = samples * rate // 16000
+    t = np.arange(n) / rate
+    seconds, low, high = n / rate, 50.0, 7000.0
+    k = np.log(high / low) / seconds
+    sweep = 0.5 * np.sin(2 * np.pi * low * (np.exp(k * t) - 1) / k)
+    taps = signal.firwin(1001, 6800, fs=rate, window=("kaiser", 12.0))
+    voice = np.convolve(demo_audio(n, seed, sample_rate=rate).astype(np.float64), taps, mode="same")
+    fade = np.ones(n)
+    ramp = np.sin(0.5 * np.pi * np.arange(rate // 50) / (rate // 50)) ** 2
+    fade[: len(ramp)], fade[n - len(ramp):] = ramp, ramp[::-1]
+    return {name: np.clip(np.round(x * fade * 32767), -32768, 32767).astype(np.int16)
+            for name, x in (("sweep", sweep), ("voice", voice))}
+
+
+def make_resampler_fixture(fixture: ResamplerFixture, assets_dir: Path) -> None:
+    import numpy as np
+
+    from rvc_ios_tools.core.files import write_safetensors
+    from rvc_ios_tools.core.wav import RESAMPLER, resample
+
+    tensors = {}
+    for rate in fixture.rates:
+        for name, pcm in resampler_signals(rate, fixture.samples, fixture.seed).items():
+            tensors[f"{name}.{rate}"] = pcm
+            tensors[f"{name}.{rate}.soxr"] = resample(pcm.astype(np.float32) / np.float32(32768), rate, 16000)
+    write_safetensors(assets_dir / f"{fixture.name}.safetensors", tensors, {"producer": RESAMPLER})
 
 
 def make_fixture(fixture: Fixture, assets_dir: Path, golden_root: Path, voices_dir: Path) -> None:
@@ -222,6 +295,11 @@ def main() -> None:
                 continue
             make_pipeline_fixture(pipeline_fixture, REPO / "swift_fixtures", REPO / "golden", Path(tmp))
             print(f"wrote swift_fixtures/{pipeline_fixture.voice}.*, {pipeline_fixture.hubert}.* and golden/{pipeline_fixture.name}/")
+        for resampler_fixture in RESAMPLER_FIXTURES:
+            if args.only and resampler_fixture.name != args.only:
+                continue
+            make_resampler_fixture(resampler_fixture, REPO / "swift_fixtures")
+            print(f"wrote swift_fixtures/{resampler_fixture.name}.safetensors")
 
 
 if __name__ == "__main__":

@@ -88,14 +88,29 @@ def test_regenerating_a_hubert_fixture_reproduces_the_committed_one(fixture, tmp
 
 @pytest.mark.parametrize("fixture", make_fixtures.PIPELINE_FIXTURES, ids=lambda f: f.name)
 def test_regenerating_a_pipeline_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    if fixture.index is not None:
+        pytest.importorskip("faiss")
     make_fixtures.make_pipeline_fixture(fixture, tmp_path / "assets", tmp_path / "golden", tmp_path / "sources")
-    for name in (f"{fixture.voice}.safetensors", f"{fixture.hubert}.safetensors", f"{fixture.rmvpe}.safetensors"):
+    exports = [fixture.voice, fixture.hubert, fixture.rmvpe] + ([fixture.index] if fixture.index else [])
+    for name in (f"{export}.safetensors" for export in exports):
         assert (tmp_path / "assets" / name).read_bytes() == (REPO / "swift_fixtures" / name).read_bytes(), f"{name} changed"
     fresh = (tmp_path / "golden" / fixture.name / "golden.safetensors").read_bytes()
     assert fresh == (REPO / "golden" / fixture.name / "golden.safetensors").read_bytes(), "the pipeline golden changed"
     _, golden = assert_reproduces_committed(fixture.voice, fixture.name, tmp_path)
     assert golden.kind == "pipeline" and golden.index["extra"]["f0"]
+    assert golden.index["extra"]["index"] == (fixture.index is not None)
     # The fixture must exercise the peak normalisation (input louder than 0.95) and both voicing decisions.
     assert abs(golden.tensors["input"]).max() > 0.95
     f0 = golden.tensors["f0"]
     assert 0 < (f0 > 0).sum() < f0.size
+    if fixture.index is not None:  # protect must blend retrieved and raw features on many frames, not one
+        assert (golden.tensors["segment.0.pitchf"] < 1).sum() >= 10
+        assert (golden.tensors["segment.0.retrieved"] != golden.tensors["segment.0.features"]).any()
+
+
+@pytest.mark.parametrize("fixture", make_fixtures.RESAMPLER_FIXTURES, ids=lambda f: f.name)
+def test_regenerating_the_resampler_fixture_reproduces_the_committed_one(fixture, tmp_path):
+    pytest.importorskip("soxr")
+    make_fixtures.make_resampler_fixture(fixture, tmp_path)
+    name = f"{fixture.name}.safetensors"
+    assert (tmp_path / name).read_bytes() == (REPO / "swift_fixtures" / name).read_bytes(), f"{name} changed"

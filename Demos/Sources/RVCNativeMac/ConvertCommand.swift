@@ -1,16 +1,16 @@
 import Foundation
 import RVCNative
 
-// `convert`: a 16 kHz WAV in, the voice's WAV out, through the public `Converter`.
+// `convert`: a WAV in, the voice's WAV out, through the public `Converter`.
 
 let convertHelp = """
 RVCNativeMac convert: the whole RVC conversion (upstream's Pipeline.pipeline, rvc 0.3.5, CPU windowing)
-from exported files, 16 kHz mono 16-bit WAV in, the voice's int16 WAV out.
+from exported files: a WAV in, the voice's int16 WAV out.
 
 Usage:
   RVCNativeMac convert --assets DIR --model NAME --hubert NAME [--rmvpe NAME] [--index NAME]
                        --input IN.wav --output OUT.wav [--pitch N] [--index-rate R] [--protect P]
-                       [--rms-mix-rate R] [--sid N] [--seed N] [--pad-mode constant|reflect]
+                       [--rms-mix-rate R] [--sid N] [--seed N] [--noise FILE] [--pad-mode constant|reflect]
 
 Options:
 \(assetsOption)
@@ -18,11 +18,20 @@ Options:
   --hubert NAME     The content encoder (rvc-ios export --hubert).
   --rmvpe NAME      RMVPE (rvc-ios export --rmvpe); needed by voices with pitch.
   --index NAME      The retrieval index (rvc-ios export --index); none by default.
-  --input IN.wav    Mono 16-bit PCM at 16 kHz (e.g. `sox in.wav -r 16000 -c 1 -b 16 in16k.wav`).
+  --input IN.wav    8/16/24/32-bit PCM or 32/64-bit float WAV (also WAVE_FORMAT_EXTENSIBLE), mono or
+                    stereo (mixed as upstream's ffmpeg mixes: (L+R)/sqrt(2)), 1 kHz to 768 kHz. Other
+                    rates than 16 kHz are resampled to 16 kHz by a Kaiser-windowed sinc (flat to 0.92 of
+                    the lower Nyquist, 120 dB stopband from Nyquist, zero delay; the reference uses soxr
+                    HQ, so only 16 kHz input replays the reference exactly).
   --output OUT.wav  Written as mono 16-bit PCM at the voice's rate.
   --pitch N         Semitones (default 0).   --index-rate R  0..1 (default 0.75).
   --protect P       0..0.5 (default 0.33).   --rms-mix-rate R 0..1 (default 0.25).
   --sid N           Speaker (default 0).     --seed N        The synthesizer's draws (default 0).
+  --noise FILE      A safetensors file of per-segment draws to replay a run: segment.K.noise.z_p
+                    (1, inter, T), segment.K.noise.nsf (1, T*upp, 1), segment.K.noise.nsf_phase (1, 1),
+                    float32 (a golden set's `.noise.` tensors, or the upstream capture's noise.safetensors).
+                    Shapes are checked; a draw it lacks comes from --seed (this package's generator,
+                    not numpy's).
   --pad-mode MODE   RMVPE's log-mel padding: constant (rvc 0.3.5, the default) or reflect (Applio).
 \(helpOption)
 
@@ -31,7 +40,7 @@ Options:
 func convertCommand(_ arguments: ArraySlice<String>) throws {
     let options = try ParsedOptions(arguments, valueOptions: [
         "--assets", "--model", "--hubert", "--rmvpe", "--index", "--input", "--output", "--pitch", "--index-rate",
-        "--protect", "--rms-mix-rate", "--sid", "--seed", "--pad-mode",
+        "--protect", "--rms-mix-rate", "--sid", "--seed", "--pad-mode", "--noise",
     ], flagOptions: [])
     func number(_ name: String, _ defaultValue: Double) throws -> Double {
         guard let text = options.values[name] else { return defaultValue }
@@ -51,16 +60,26 @@ func convertCommand(_ arguments: ArraySlice<String>) throws {
         }
         settings.rmvpePadMode = parsed
     }
+    settings.noise = try options.values["--noise"].map { try RecordedDraws(path: $0) }
+    let input = try options.required("--input")
     let output = try options.required("--output")
     let started = Date()
+    let recording = try WAVFile.read(path: input)
+    if recording.channels != 1 || recording.sampleRate != 16000 {
+        print("Read \(input): \(recording.sampleRate) Hz, \(recording.channels == 2 ? "stereo" : "mono"), \(recording.encoding)"
+              + (recording.channels == 2 ? "; mixed to mono" : "")
+              + (recording.sampleRate != 16000 ? "; resampled to 16000 Hz" : "") + ".")
+    }
     let converter = try Converter(assets: try options.required("--assets"), voice: try options.required("--model"),
                                   hubert: try options.required("--hubert"), rmvpe: options.values["--rmvpe"],
                                   index: options.values["--index"])
-    let (samples, rate) = try WAVFile.readMono16Bit(path: try options.required("--input"))
     let loaded = Date()
-    let audio = try converter.convert(samples: samples, sampleRate: rate, options: settings)
+    let audio = try converter.convert(samples: recording.mixedToMono(), sampleRate: recording.sampleRate, options: settings)
     try WAVFile.writeMono16Bit(audio.samples, sampleRate: audio.sampleRate, path: output)
     print(String(format: "Wrote %@ (%.2f s at %d Hz): load %.2f s, conversion %.2f s.", output,
                  Double(audio.samples.count) / Double(audio.sampleRate), audio.sampleRate,
                  loaded.timeIntervalSince(started), Date().timeIntervalSince(loaded)))
+    let t = audio.seconds
+    print(String(format: "stages: pitch %.3f s, features %.3f s, retrieval %.3f s, synthesizer %.3f s, signal %.3f s",
+                 t.pitch, t.contentFeatures, t.retrieval, t.synthesizer, t.signal))
 }

@@ -6,6 +6,8 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
     case optionOutOfRange(name: String, value: Double, range: ClosedRange<Double>)
     case rmvpeNeeded(voice: String)
     case indexWidth(index: Int, voice: Int)
+    case drawShape(name: String, expected: [Int], actual: [Int])
+    case drawsNeverMade(names: [String], segments: Int)
 
     public var description: String {
         switch self {
@@ -15,14 +17,19 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
         case .emptyAudio:
             return "The audio holds no samples; give a recording of at least a few milliseconds."
         case let .sampleRate(rate):
-            return "The audio is at \(rate) Hz; the conversion takes 16000 Hz (resample it first, e.g. "
-                + "`sox in.wav -r 16000 -c 1 -b 16 out.wav`)."
+            return "The audio is said to be at \(rate) Hz; give its rate, from 1000 to 768000 Hz (it is resampled to 16000 Hz)."
         case let .optionOutOfRange(name, value, range):
             return "\(name) must lie in \(range.lowerBound)...\(range.upperBound), not \(value)."
         case let .rmvpeNeeded(voice):
             return "The voice \(voice) uses pitch; export RMVPE (`rvc-ios export --rmvpe rmvpe.pt`) and pass its name."
         case let .indexWidth(index, voice):
             return "The index holds \(index)-d features; the voice takes \(voice)-d. Use the index trained for this voice."
+        case let .drawShape(name, expected, actual):
+            return "`\(name)` in the noise file has shape \(actual); this segment draws \(expected). "
+                + "Record the draws of this input and voice (`rvc-ios convert --golden DIR`)."
+        case let .drawsNeverMade(names, segments):
+            return "The noise file holds \(names.joined(separator: ", ")), which this run never draws (\(segments) "
+                + "segment(s)); record the draws of this input and voice."
         }
     }
 }

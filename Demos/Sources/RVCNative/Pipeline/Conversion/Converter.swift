@@ -15,6 +15,8 @@ public struct ConversionOptions: Equatable, Sendable {
     public var seed: UInt64 = 0
     /// RMVPE's log-mel padding to a multiple of 32 frames: zeros as the rvc 0.3.5 package, reflect as Applio.
     public var rmvpePadMode: FramePadMode = .constant
+    /// A recorded run's draws (`segment.K.noise.*`) to replay it; each draw they lack comes from `seed`.
+    public var noise: RecordedDraws? = nil
 
     public init() {}
 
@@ -31,14 +33,33 @@ public struct ConversionOptions: Equatable, Sendable {
     }
 }
 
-/// A converted recording: int16 samples at the voice's rate.
+/// A converted recording: int16 samples at the voice's rate, and where the time went.
 public struct ConvertedAudio: Sendable {
     public let samples: [Int16]
     public let sampleRate: Int
+    public let seconds: StageSeconds
+}
+
+/// Wall-clock seconds per stage of one conversion, summed over segments; `signal` is the signal processing
+/// around the networks (resampling, high-pass, padding, RMS mixing, int16).
+public struct StageSeconds: Sendable {
+    public var pitch = 0.0
+    public var contentFeatures = 0.0
+    public var retrieval = 0.0
+    public var synthesizer = 0.0
+    public var signal = 0.0
+
+    /// Runs `body`, adding its wall-clock time to `stage`.
+    mutating func time<Result>(_ stage: WritableKeyPath<StageSeconds, Double>, _ body: () throws -> Result) rethrows -> Result {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { self[keyPath: stage] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        return try body()
+    }
 }
 
 /// The whole RVC conversion, what an app calls: created from an assets folder of exports (`rvc-ios export`),
-/// called with 16 kHz mono samples. Nothing after loading touches the file system.
+/// called with mono samples at any rate (resampled to 16 kHz by `Resampler`). Nothing after loading touches
+/// the file system.
 public struct Converter {
     public let synthesizer: Synthesizer
     public let contentEncoder: ContentEncoder
@@ -71,44 +92,63 @@ public struct Converter {
         self.index = index
     }
 
-    /// `samples`: mono audio at 16 kHz (the only rate taken: resample first). Returns the voice's int16 audio.
+    /// The rates `convert` takes (those the reference's WAV reader takes).
+    public static let inputRates = 1000...768_000
+
+    /// `samples`: mono audio at `sampleRate`, resampled to 16 kHz unless it is 16 kHz (parity with the
+    /// reference holds at 16 kHz; its soxr and this resampler agree to the figures in `Resampler`).
+    /// Returns the voice's int16 audio.
     public func convert(samples: [Float], sampleRate: Int, options: ConversionOptions = ConversionOptions()) throws
         -> ConvertedAudio {
         try options.check()
-        guard sampleRate == Windowing.sampleRate else { throw ConversionError.sampleRate(sampleRate) }
+        guard Self.inputRates.contains(sampleRate) else { throw ConversionError.sampleRate(sampleRate) }
         guard !samples.isEmpty else { throw ConversionError.emptyAudio }
-        return try convert(samples: samples, options: options) { segment, name, shape in
-            var draws = NormalDraws(seed: options.seed, segment: segment, stream: name == "noise.z_p" ? 0 : 1)
-            return draws.tensor(shape)
-        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let audio = sampleRate == Windowing.sampleRate
+            ? samples : Resampler(from: sampleRate, to: Windowing.sampleRate).resampled(samples)
+        let resampling = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let converted = try convert(samples16k: audio, options: options)
+        var seconds = converted.seconds
+        seconds.signal += resampling
+        return ConvertedAudio(samples: converted.samples, sampleRate: converted.sampleRate, seconds: seconds)
     }
 
-    /// The conversion with segment K's draws `draw(K, "noise.z_p" | "noise.nsf", shape)` (native layouts),
-    /// so a test can replay a golden set's.
-    func convert(samples: [Float], options: ConversionOptions,
-                 draw: (Int, String, [Int]) throws -> Tensor) throws -> ConvertedAudio {
+    /// The conversion of 16 kHz samples; segment K's draw `name` comes from `options.noise` when recorded there,
+    /// else from `options.seed`.
+    func convert(samples16k samples: [Float], options: ConversionOptions) throws -> ConvertedAudio {
         let c = synthesizer.configuration
-        let filtered = try HighPass.filtfilt(Levels.peakNormalised(samples))
+        var seconds = StageSeconds()
+        let filtered = try seconds.time(\.signal) { try HighPass.filtfilt(Levels.peakNormalised(samples)) }
         let points = windowing.splitPoints(filtered)
+        let segments = windowing.segments(splitAt: points)
+        try options.noise?.checkAllDrawn(segments: segments.count, f0: c.f0)
+        func draw(_ segment: Int, _ name: String, _ shape: [Int]) throws -> Tensor {
+            try options.noise?.draw(segment: segment, name, shape: shape)
+                ?? NormalDraws.draw(seed: options.seed, segment: segment, name, shape: shape)
+        }
         let padded = windowing.padded(filtered)
         let frames = padded.count / Windowing.window
         var pitch: [Int32]? = nil
         var pitchf: [Float]? = nil
         if let rmvpe, c.f0 {
-            let f0 = try rmvpe.f0(audio: Tensor(shape: [1, padded.count], data: padded.map { Float($0) }),
-                                  padMode: options.rmvpePadMode)
+            let f0 = try seconds.time(\.pitch) {
+                try rmvpe.f0(audio: Tensor(shape: [1, padded.count], data: padded.map { Float($0) }),
+                             padMode: options.rmvpePadMode)
+            }
             let shifted = PitchShift.shifted(f0.data.map(Double.init), semitones: options.pitch)
             (pitch, pitchf) = (Array(shifted.pitch.prefix(frames)), Array(shifted.pitchf.prefix(frames)))
         }
         let v1Layer = c.featureDim == 256 ? contentEncoder.configuration.architecture.v1Layer : nil
         let trim = windowing.tPadTarget(c.sampleRate)
         var pieces: [Float] = []
-        for segment in windowing.segments(splitAt: points) {
+        for segment in segments {
             let audio = padded[segment.audioStart..<(segment.audioStop ?? padded.count)].map { Float($0) }
-            let features = try contentEncoder.features(audio: Tensor(shape: [1, audio.count], data: audio), v1Layer: v1Layer)
+            let features = try seconds.time(\.contentFeatures) {
+                try contentEncoder.features(audio: Tensor(shape: [1, audio.count], data: audio), v1Layer: v1Layer)
+            }
             var retrieved: Tensor? = nil
             if let index, options.indexRate != 0 {
-                let blended = try index.blend(features, indexRate: options.indexRate)
+                let blended = try seconds.time(\.retrieval) { try index.blend(features, indexRate: options.indexRate) }
                 retrieved = blended.reshaped([blended.shape[1], blended.shape[2]])
             }
             let pitchRange = segment.pitchStart..<(segment.pitchStop ?? pitch?.count ?? 0)
@@ -122,16 +162,18 @@ public struct Converter {
                 pitchf: call.pitchf.map { Tensor(shape: [1, $0.count], data: $0) }, sid: [Int32(options.sid)],
                 priorNoise: try draw(segment.index, "noise.z_p", [1, phoneFrames, c.interChannels]),
                 sourceNoise: c.f0 ? try draw(segment.index, "noise.nsf", [1, phoneFrames * c.upsampleFactor, 1]) : nil,
-                // SineGen zeroes the fundamental's initial phase: with harmonic_num 0 it is always 0.
-                sourcePhase: c.f0 ? Tensor(zeros: [1, 1]) : nil)
-            let synthesized = try synthesizer.synthesize(inputs).data
+                sourcePhase: c.f0 ? try draw(segment.index, "noise.nsf_phase", [1, 1]) : nil)
+            let synthesized = try seconds.time(\.synthesizer) { try synthesizer.synthesize(inputs).data }
             pieces += synthesized[trim..<max(trim, synthesized.count - trim)]
         }
-        if options.rmsMixRate != 1 {
-            pieces = RMSMixing.changeRMS(source: filtered, sourceRate: Windowing.sampleRate, output: pieces,
-                                         outputRate: c.sampleRate, rate: options.rmsMixRate)
+        let samples = seconds.time(\.signal) { () -> [Int16] in
+            if options.rmsMixRate != 1 {
+                pieces = RMSMixing.changeRMS(source: filtered, sourceRate: Windowing.sampleRate, output: pieces,
+                                             outputRate: c.sampleRate, rate: options.rmsMixRate)
+            }
+            return Levels.int16(pieces)
         }
-        return ConvertedAudio(samples: Levels.int16(pieces), sampleRate: c.sampleRate)
+        return ConvertedAudio(samples: samples, sampleRate: c.sampleRate, seconds: seconds)
     }
 }
 
@@ -146,38 +188,5 @@ extension SynthesisInputs {
         self.priorNoise = priorNoise
         self.sourceNoise = sourceNoise
         self.sourcePhase = sourcePhase
-    }
-}
-
-/// Standard normal draws from (seed, segment): SplitMix64 and Box-Muller in double, deterministic on every
-/// platform. Not numpy's stream (that one a run replays from a golden set or noise file).
-struct NormalDraws {
-    var state: UInt64
-
-    init(seed: UInt64, segment: Int, stream: Int) {
-        state = seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(segment) &* 0xD1B5_4A32_D192_ED03 &+ UInt64(stream) &* 0x8CB9_2BA7_2F3D_8DD7
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992 }
-
-    mutating func tensor(_ shape: [Int]) -> Tensor {
-        let count = shape.reduce(1, *)
-        var values = [Float]()
-        values.reserveCapacity(count + 1)
-        while values.count < count {
-            let (u, v) = (uniform(), uniform())
-            let radius = (-2 * log(u)).squareRoot()
-            values.append(Float(radius * cos(2 * Double.pi * v)))
-            values.append(Float(radius * sin(2 * Double.pi * v)))
-        }
-        return Tensor(shape: shape, data: Array(values.prefix(count)))
     }
 }

@@ -33,7 +33,7 @@ public struct PipelineStageRunner {
             throw RVCError.usage("The golden set was made \(extra.f0 ? "with" : "without") f0; the voice is \(c.f0 ? "an f0" : "a no-f0") voice.")
         }
         if extra.options.resampleSr >= 16000 && extra.options.resampleSr != c.sampleRate {
-            throw RVCError.usage("The golden set resamples to \(extra.options.resampleSr) Hz; the Swift pipeline has no resampler yet.")
+            throw RVCError.usage("The golden set resamples to \(extra.options.resampleSr) Hz; the Swift pipeline does not resample its output (upstream's resample_sr).")
         }
         func doubles(_ name: String) throws -> [Double] { try golden.file.float64Values(name).values }
         func floats(_ name: String) throws -> [Float] { try golden.file.float64Values(name).values.map { Float($0) } }
