@@ -89,12 +89,16 @@ def inspect(
 ) -> None:
     """Load a voice or content encoder safely (no pickle code runs) and show what it is: flavor, version, rate,
     f0, config; for a content encoder its format and architecture."""
+    from .core.errors import CorruptFileError
     from .hubert.convert import is_hubert_source
     from .voice.checkpoint import load_voice
 
     if is_hubert_source(file):
         inspect_hubert(file, as_json)
         return
+    if file.is_dir():
+        raise CorruptFileError(f"{file} is a folder without config.json: pass a voice .pth, a content encoder .pt, or "
+                               "a Hugging Face folder holding config.json and model.safetensors.")
     voice = load_voice(file)
     summary = {
         "file": str(file),
@@ -124,9 +128,11 @@ def inspect(
 
 
 def inspect_hubert(source: Path, as_json: bool) -> None:
-    from .hubert.convert import load_hubert
+    from .hubert.convert import load_hubert, plan_hubert_conversion
 
     checkpoint = load_hubert(source)
+    # Checked as strictly as `export --hubert` checks it: every tensor the config implies, with its shape.
+    plan_hubert_conversion(checkpoint.state_dict, checkpoint.architecture, str(checkpoint.weights_file))
     summary = {
         "file": str(source),
         "kind": "hubert",
@@ -207,43 +213,53 @@ def export(
                                   frames=frames, compression=compress, reporter=reporter, hubert=hubert):
             typer.echo(line)
         return
-    if model_name is not None:
-        source = find_model(model_name, resolve_models_dir(models_dir))
-        typer.echo(f"Exporting {source} -> {output_dir}/", err=True)
-        result = export_voice(source, output_dir, model_name, dtype, reporter)
-        typer.echo(
-            f"wrote {result.weights_path} ({result.tensor_count} tensors, {result.dropped_count} dropped by rule) "
-            f"and {result.manifest_path}"
-        )
-    if model_name is not None or index is not None:
-        from .core import manifest as manifest_io
-        from .index.export import export_index, find_index_beside
+    from .core.files import staged_outputs
 
-        index_source = index if index is not None else find_index_beside(source, model_name)
-        if index_source is None:
-            typer.echo(f"no .index beside {source} names {model_name!r}; exported the voice without retrieval", err=True)
-        else:
-            index_name = f"{model_name}.index" if model_name is not None else Path(index_source).stem
-            typer.echo(f"Exporting index {index_source} -> {output_dir}/", err=True)
-            # The index's vectors are the voice's content features: 256 wide for v1, 768 for v2.
-            voice_dim = manifest_io.read_manifest(result.manifest_path)["feature_dim"] if model_name is not None else None
-            exported = export_index(index_source, output_dir, index_name, index_dtype, reporter, feature_dim=voice_dim)
-            typer.echo(f"wrote {exported.weights_path} ({exported.index.ntotal} vectors of {exported.index.d}, "
-                       f"{exported.index.nlist} lists, nprobe {exported.index.nprobe}) and {exported.manifest_path}")
-            if exported.float16_effect is not None:
-                typer.echo(exported.float16_effect.summary())
-    if rmvpe is not None:
-        from .rmvpe.export import export_rmvpe
+    # Every export lands in a staging folder first and moves into place only once all have succeeded, so a bad
+    # index after a good voice leaves neither behind; what was written is printed once it has landed.
+    written: list[str] = []
+    with staged_outputs(output_dir) as staging:
+        def landed(path: Path) -> Path:
+            return output_dir / Path(path).name
 
-        typer.echo(f"Exporting RMVPE {rmvpe} -> {output_dir}/", err=True)
-        weights_path, manifest_path = export_rmvpe(rmvpe, output_dir, dtype, reporter)
-        typer.echo(f"wrote {weights_path} and {manifest_path}")
-    if hubert is not None:
-        from .hubert.export import export_hubert
+        if model_name is not None:
+            source = find_model(model_name, resolve_models_dir(models_dir))
+            typer.echo(f"Exporting {source} -> {output_dir}/", err=True)
+            result = export_voice(source, staging, model_name, dtype, reporter)
+            written.append(f"wrote {landed(result.weights_path)} ({result.tensor_count} tensors, {result.dropped_count} "
+                           f"dropped by rule) and {landed(result.manifest_path)}")
+        if model_name is not None or index is not None:
+            from .core import manifest as manifest_io
+            from .index.export import export_index, find_index_beside
 
-        typer.echo(f"Exporting content encoder {hubert} -> {output_dir}/", err=True)
-        weights_path, manifest_path = export_hubert(hubert, output_dir, dtype, reporter)
-        typer.echo(f"wrote {weights_path} and {manifest_path}")
+            index_source = index if index is not None else find_index_beside(source, model_name)
+            if index_source is None:
+                typer.echo(f"no .index beside {source} names {model_name!r}; exported the voice without retrieval", err=True)
+            else:
+                index_name = f"{model_name}.index" if model_name is not None else Path(index_source).stem
+                typer.echo(f"Exporting index {index_source} -> {output_dir}/", err=True)
+                # The index's vectors are the voice's content features: 256 wide for v1, 768 for v2.
+                voice_dim = manifest_io.read_manifest(result.manifest_path)["feature_dim"] if model_name is not None else None
+                exported = export_index(index_source, staging, index_name, index_dtype, reporter, feature_dim=voice_dim)
+                written.append(f"wrote {landed(exported.weights_path)} ({exported.index.ntotal} vectors of "
+                               f"{exported.index.d}, {exported.index.nlist} lists, nprobe {exported.index.nprobe}) and "
+                               f"{landed(exported.manifest_path)}")
+                if exported.float16_effect is not None:
+                    written.append(exported.float16_effect.summary())
+        if rmvpe is not None:
+            from .rmvpe.export import export_rmvpe
+
+            typer.echo(f"Exporting RMVPE {rmvpe} -> {output_dir}/", err=True)
+            weights_path, manifest_path = export_rmvpe(rmvpe, staging, dtype, reporter)
+            written.append(f"wrote {landed(weights_path)} and {landed(manifest_path)}")
+        if hubert is not None:
+            from .hubert.export import export_hubert
+
+            typer.echo(f"Exporting content encoder {hubert} -> {output_dir}/", err=True)
+            weights_path, manifest_path = export_hubert(hubert, staging, dtype, reporter)
+            written.append(f"wrote {landed(weights_path)} and {landed(manifest_path)}")
+    for line in written:
+        typer.echo(line)
 
 
 @app.command("demo-model")
@@ -343,7 +359,7 @@ def verify(
     document, tensors = load_exported(assets, model_name)
     if source is not None:
         if not source.is_file():
-            raise CorruptFileError(f"{source} does not exist or is not a file.")
+            raise CorruptFileError(f"{source} does not exist or is not a file; check the --source path.")
         expected = document["source"]["sha256"]
         if sha256_file(source) != expected:
             raise ManifestError(
@@ -486,7 +502,7 @@ def convert_command(
     import numpy as np
     import safetensors.numpy
 
-    from .core.files import sha256_file
+    from .core.files import atomic_output, sha256_file
     from .core.locate import find_model
     from .core.locate import models_dir as resolve_models_dir
     from .core.wav import mix_to_mono, read_wav, resample, write_wav_int16
@@ -515,14 +531,19 @@ def convert_command(
         try:
             given = safetensors.numpy.load_file(str(noise))
         except Exception as exc:  # a damaged file is the user's to fix
-            raise RvcIosError(f"{noise} is not a readable safetensors file ({exc}).") from None
+            raise RvcIosError(f"{noise} is not a readable safetensors file ({exc}); check the path, or record the "
+                              "draws again (`rvc-ios capture-upstream --input`).") from None
     networks = networks_from_sources(source, Path(hubert), Path(rmvpe) if rmvpe else None, index_path, say)
     say(f"converting {audio.size / 16000:.1f} s of audio" + (f" with {index_path.name}" if index_path else " without an index"))
-    stages = convert(networks, audio, options, noise=given, progress=say)
-    write_wav_int16(output, stages["output"], stages["output_rate"])
+    stages = convert(networks, audio, options, noise=given, progress=say, noise_source=str(noise))
+    # The WAV lands only once the golden set (written atomically itself) has: both, or neither.
+    with atomic_output(output) as output_tmp:
+        write_wav_int16(output_tmp, stages["output"], stages["output_rate"])
+        if golden is not None:
+            write_pipeline_golden(golden, stages, model_name=model_name, source_sha256=sha256_file(source),
+                                  options=options,
+                                  extra={"input": str(input_path), "index": str(index_path) if index_path else None})
     if golden is not None:
-        write_pipeline_golden(golden, stages, model_name=model_name, source_sha256=sha256_file(source), options=options,
-                              extra={"input": str(input_path), "index": str(index_path) if index_path else None})
         say(f"wrote the golden set {golden}")
     peak = int(np.abs(stages["output"].astype(np.int32)).max())
     typer.echo(f"wrote {output} ({stages['output'].size / stages['output_rate']:.2f} s at {stages['output_rate']} Hz, "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: install everything, then run the main job or the whole test suite.
 #   bash scripts/bootstrap.sh demo   # set up, then `rvc-ios parity` on the embedded full-size demo voice
-#   bash scripts/bootstrap.sh test   # set up, then pytest (default + full-size set) and swift build/test
+#   bash scripts/bootstrap.sh test   # set up, then pytest (default + full-size set), swift build/test, fuzz smoke
+#                                    # runs, the sanitizer jobs and the end-to-end parity
 set -euo pipefail
 
 mode="${1:-}"
@@ -84,12 +85,24 @@ case "$mode" in
     echo "converted: $out/out.wav"
     ;;
   test)
+    # The release binary first: the corrupt-input matrix (tests/test_corrupt_input_matrix.py) drives it.
+    build_swift
     say "pytest (default set)"
     python -m pytest
     say "pytest -m slow (full-size voices)"
     python -m pytest -m slow || [ $? -eq 5 ]
     say "swift build + swift test (Demos)"
     (cd Demos && swift build && swift test)
+    # Hostile input: a short smoke run of every fuzz target (Swift with libFuzzer, Python with atheris); the
+    # long runs are in the README. Then the sanitizer jobs.
+    say "fuzz smoke: every Swift and Python target, ${RVC_IOS_FUZZ_SMOKE_SECONDS:-5} s each"
+    bash scripts/fuzz.sh all "${RVC_IOS_FUZZ_SMOKE_SECONDS:-5}"
+    say "swift test under AddressSanitizer"
+    bash scripts/sanitize_swift.sh address
+    say "swift test under ThreadSanitizer"
+    bash scripts/sanitize_swift.sh thread
+    say "the native MLX extension under AddressSanitizer + UndefinedBehaviorSanitizer"
+    bash scripts/sanitize_native.sh
     # The main job end to end: the full-size demo voice through export, golden, the release Swift build
     # (chained and teacher-forced) and the diff; exits non-zero if any stage is below its floor.
     say "rvc-ios parity (end to end, full-size demo voice)"

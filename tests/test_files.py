@@ -7,7 +7,9 @@ import pytest
 import safetensors
 from safetensors.numpy import load_file
 
-from rvc_ios_tools.core.files import IOV_MAX, SafetensorsWriter, sha256_tensor, write_safetensors, xxh64_tensor
+from rvc_ios_tools.core.files import (
+    IOV_MAX, SafetensorsWriter, atomic_output, sha256_tensor, staged_outputs, write_safetensors, xxh64_tensor,
+)
 
 
 def sample_arrays(count: int = 5) -> dict[str, np.ndarray]:
@@ -89,3 +91,30 @@ def test_xxh64_checksum_is_the_reference_algorithm_over_the_stored_bytes():
     assert xxh64_tensor(values.T) == xxh64_tensor(np.ascontiguousarray(values.T))
     assert xxh64_tensor(values.astype(">f4")) == xxh64_tensor(values)
     assert xxh64_tensor(values) != xxh64_tensor(values + np.float32(1e-6))
+
+
+def test_a_write_that_fails_without_a_file_name_is_named_for_its_output(tmp_path):
+    import errno
+
+    with pytest.raises(OSError) as caught:
+        with atomic_output(tmp_path / "out.wav"):
+            raise OSError(errno.ENOSPC, "No space left on device")  # what a failed write() raises
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "out.wav")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_outputs_land_together_or_not_at_all(tmp_path):
+    with staged_outputs(tmp_path / "Assets") as staging:
+        (staging / "voice.safetensors").write_bytes(b"w")
+        (staging / "voice.manifest.json").write_bytes(b"m")
+    assert sorted(p.name for p in (tmp_path / "Assets").iterdir()) == ["voice.manifest.json", "voice.safetensors"]
+    with pytest.raises(RuntimeError):
+        with staged_outputs(tmp_path / "Assets") as staging:
+            (staging / "voice.safetensors").write_bytes(b"new")
+            raise RuntimeError("the index after the voice is damaged")
+    assert (tmp_path / "Assets" / "voice.safetensors").read_bytes() == b"w"  # what was there stays as it was
+    assert sorted(p.name for p in (tmp_path / "Assets").iterdir()) == ["voice.manifest.json", "voice.safetensors"]
+    with pytest.raises(RuntimeError):
+        with staged_outputs(tmp_path / "new" / "Assets"):
+            raise RuntimeError("failed")
+    assert not (tmp_path / "new").exists()  # the folders made for the outputs go too

@@ -10,21 +10,13 @@ a known gap, see `MAX_INT16_LSB`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from rvc_ios_tools.core.diff import snr_db
 from rvc_ios_tools.hubert.demo import synthesized_speech
-from rvc_ios_tools.hubert.upstream import load_upstream_hubert
-from rvc_ios_tools.pipeline.convert import ConvertOptions, convert, load_networks
-from rvc_ios_tools.pipeline.demo import write_demo_assets
-from rvc_ios_tools.pipeline.upstream import TransformersContentEncoder, import_upstream_pipeline, run_upstream_pipeline
-from rvc_ios_tools.rmvpe.convert import DEMO_ARCHITECTURES
-from rvc_ios_tools.rmvpe.upstream import load_upstream_rmvpe
-from rvc_ios_tools.voice.checkpoint import load_voice
-from rvc_ios_tools.voice.upstream import upstream_model
+from rvc_ios_tools.pipeline.convert import ConvertOptions, convert
+from rvc_ios_tools.pipeline.upstream import DemoParitySetup, import_upstream_pipeline, run_upstream_pipeline
 
 @pytest.fixture(scope="module")
 def upstream():
@@ -32,22 +24,8 @@ def upstream():
     return import_upstream_pipeline()
 
 
-class Setup:
-    """The demo assets (`pipeline.demo`), exported for ours and loaded as upstream loads them."""
-
-    def __init__(self, root: Path, preset: str, size: str, with_index: bool):
-        import safetensors.numpy
-
-        self.assets = write_demo_assets(root, preset, size, with_index=with_index)
-        self.checkpoint = load_voice(self.assets.voice)
-        self.version, self.f0, self.rate = self.checkpoint.version, self.checkpoint.f0, self.checkpoint.sample_rate
-        state = safetensors.numpy.load_file(str(self.assets.hubert / "model.safetensors"))
-        architecture = self.assets.hubert_architecture
-        self.encoder = TransformersContentEncoder(load_upstream_hubert(state, architecture), architecture)
-        self.rmvpe = load_upstream_rmvpe(self.assets.rmvpe, DEMO_ARCHITECTURES[size])
-        self.index_path = self.assets.index
-        self.networks = load_networks(self.assets.exports, "voice", "hubert", "rmvpe", "index" if with_index else None)
-        self.net_g = upstream_model(self.checkpoint)
+# The demo assets, exported for ours and loaded as upstream loads them (also used by the CLI and mutation tests).
+Setup = DemoParitySetup
 
 
 def run_both(upstream, setup: Setup, audio: np.ndarray, **option_values):

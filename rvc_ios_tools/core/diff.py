@@ -398,8 +398,8 @@ def compare_golden(
     unknown = tuple(sorted(set(candidate) - set(table.tensor_names)))
     if not known:
         raise CandidateFormatError(
-            f"The candidate holds none of the golden set's tensors (it has {', '.join(sorted(candidate)) or 'none'}); "
-            f"name them as the golden does: {', '.join(table.tensor_names)}."
+            f"{candidate_path or 'The candidate'} holds none of the golden set's tensors (it has "
+            f"{', '.join(sorted(candidate)) or 'none'}); write them under the golden set's names: {', '.join(table.tensor_names)}."
         )
     input_tolerance = max(stage.min_snr_db for stage in table.stages)
     comparisons: dict[str, TensorComparison] = {}

@@ -5,6 +5,11 @@ Each carries a sentence that says what is wrong and what to do; the CLI prints i
 """
 
 
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+
 class RvcIosError(Exception):
     """A problem with the user's files or arguments, not with this tool."""
 
@@ -49,3 +54,15 @@ class WeightsMismatchError(RvcIosError):
 
 class ManifestError(RvcIosError):
     """A manifest that fails its schema or disagrees with its weights file."""
+
+
+@contextlib.contextmanager
+def naming_file(path: Path | str | None, *kinds: type[RvcIosError]) -> Iterator[None]:
+    """An error of `kinds` raised inside names `path` first (when there is one): the model code that raises it,
+    on audio too short for instance, does not know which file the audio came from."""
+    try:
+        yield
+    except kinds as exc:
+        if path is None:
+            raise
+        raise type(exc)(f"{path}: {exc}") from None

@@ -7,6 +7,7 @@ import hashlib
 import json
 import mmap
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -23,11 +24,20 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # named for the output, not for the temporary name it was refused
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.filename is not None or exc.errno is None:
+                raise
+            # A failed write (ENOSPC, EIO ...) names no file; name the output it was for.
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         # mkstemp creates 0600 files; give the result the permissions a plain open() would have.
         umask = os.umask(0)
         os.umask(umask)
@@ -36,6 +46,29 @@ def atomic_output(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def staged_outputs(folder: Path) -> Iterator[Path]:
+    """Yield a temporary folder inside `folder` for a command that writes several files there; each is renamed
+    into `folder` only if the whole block succeeds, so a failure part-way leaves none of them behind (and
+    anything already in `folder` as it was)."""
+    folder = Path(folder)
+    created = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in created:  # the folders made for the outputs go too
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -176,7 +176,8 @@ def read_golden(directory: Path) -> GoldenSet:
             )
     try:
         index = json.loads(index_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's recursion limit, which no golden index is.
         raise GoldenFormatError(f"{index_path} is not readable JSON ({exc}). {regenerate}") from None
     problems = schema_problems(index, SCHEMA)
     if problems:

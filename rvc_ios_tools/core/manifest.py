@@ -117,8 +117,9 @@ def voice_manifest(
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not a readable JSON manifest ({exc}). Export the voice again.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's recursion limit, which no manifest is.
+        raise ManifestError(f"{path} is not a readable JSON manifest ({exc}). Export the model again.") from None
     # The format first: a manifest from another version fails the schema in every row, which says less.
     found = document.get("format_version") if isinstance(document, dict) else None
     if found != FORMAT_VERSION:
@@ -144,8 +145,14 @@ def dumps(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
 
 
-def load_exported(assets_dir: Path, model_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read `NAME.manifest.json` + `NAME.safetensors` and check that they describe each other exactly.
+# The `rvc-ios export` option that writes an export of each kind.
+EXPORT_OPTIONS = {"voice": " --model-name NAME", "rmvpe": " --rmvpe rmvpe.pt", "hubert": " --hubert PATH",
+                  "index": " --index PATH"}
+
+
+def load_exported(assets_dir: Path, model_name: str, kind: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read `NAME.manifest.json` + `NAME.safetensors` and check that they describe each other exactly, and, given
+    `kind`, that the export is of that kind (voice, rmvpe, hubert, index).
 
     Every tensor's key, shape, dtype and XXH64 checksum must match its manifest row, with no key on one side only.
     """
@@ -162,6 +169,11 @@ def load_exported(assets_dir: Path, model_name: str) -> tuple[dict[str, Any], di
             f"{', '.join(found) or 'none'}. Run `rvc-ios export --model-name {model_name} --output-dir {assets_dir}`."
         )
     document = read_manifest(manifest_path)
+    if kind is not None and document["kind"] != kind:
+        raise ManifestError(
+            f"{manifest_path} describes a {document['kind']} export, not a {kind} one. Pass the name of a {kind} "
+            f"export, or export one (`rvc-ios export`{EXPORT_OPTIONS[kind]})."
+        )
     weights_path = assets_dir / document["weights_file"]
     try:
         tensors = safetensors.numpy.load_file(str(weights_path))

@@ -1,13 +1,15 @@
-"""The C++ Conv1d kernel for MLX on CPU (`csrc/`), built by setup.py as the extension module `_native_conv`.
+"""The C++ Conv1d kernel for MLX on CPU (`csrc/`), built by setup.py as the extension module `_native_conv`
+(which also holds the kernels of `native_kernels`).
 
 The HiFi-GAN decoder spends nearly all its time in stride-1 convolutions of 32 to 256 channels. As one
 matmul per tap (`layers.conv1d`) each tap re-reads and re-writes the whole output with an inner
 dimension of only the channel count, which is memory-bound. The kernel works on cache-sized tiles of
 output frames instead, several tiles at once (one per OpenBLAS thread), with the leaky ReLU before the
 convolution and the residual after it fused in. Kernels of 3 or more taps take Winograd's F(4, 3) products
-(about half the multiplications; csrc/conv1d_winograd.h), others one im2col sgemm per tile. Winograd
-weights are transformed once per weight array and kept, with a reference to the weight, up to 512 MB in
-all; `clear_weight_cache()` drops them.
+(about half the multiplications; csrc/conv1d_winograd.h), others one im2col sgemm per tile; so do strided
+convolutions (the content encoder's front end) and grouped ones (its positional convolution, one tile per
+frame range and group). Winograd weights are transformed once per weight array and kept, with a reference
+to the weight, up to 512 MB in all; `clear_weight_cache()` drops them.
 
 The extension is optional: when it was not built or cannot load, `available()` is False and
 `unavailable_reason()` says why, so callers can fall back to `layers.conv1d`. It uses as many
@@ -18,6 +20,7 @@ has no gradient.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 
 from . import blas  # noqa: F401  (before mlx)
@@ -36,8 +39,29 @@ def _explain_import_error(error: ImportError) -> str:
     return f"the native Conv1d kernel is unavailable ({error}); {advice}"
 
 
+# Another build of the extension to load instead of the installed one, as a path to its .so file:
+# scripts/sanitize_native.sh points it at an AddressSanitizer + UBSan build, leaving the installed one alone.
+MODULE_PATH_VARIABLE = "RVC_IOS_NATIVE_MODULE_PATH"
+
+
+def _load_extension():
+    override = os.environ.get(MODULE_PATH_VARIABLE)
+    if not override:
+        from . import _native_conv
+
+        return _native_conv
+    name = f"{__package__}._native_conv"
+    spec = importlib.util.spec_from_file_location(name, override)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{MODULE_PATH_VARIABLE}={override} is not an extension module file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module  # so `from . import _native_conv` anywhere finds this one
+    return module
+
+
 try:
-    from . import _native_conv
+    _native_conv = _load_extension()
 except ImportError as error:
     _native_conv = None
     _unavailable_reason: str | None = _explain_import_error(error)
@@ -73,15 +97,18 @@ def conv1d(
     input_slope: float | None = None,
     residual: mx.array | None = None,
     method: str = "auto",
+    stride: int = 1,
+    groups: int = 1,
 ) -> mx.array:
-    """Stride-1 PyTorch Conv1d on channels-last float32 input, with optional fused input and output steps.
+    """PyTorch Conv1d on channels-last float32 input, with optional fused input and output steps.
 
-    `x` (B, T, I), `weight` (O, K, I), `bias` (O,) -> (B, T_out, O), equal to
-    `layers.conv1d(leaky_relu(x, input_slope) if input_slope is not None else x, weight, bias, 1, padding,
-    dilation) + residual` (the residual, shaped like the output, is optional). Padding is `(left, right)` or
-    one int for both sides. `method`: "auto" (Winograd F(4, 3) for kernels of 3 or more taps, unfolded
-    otherwise), "unfolded" (im2col, one sgemm per tile) or "winograd". Raises ValueError for shapes, dtypes
-    or settings it does not accept.
+    `x` (B, T, I), `weight` (O, K, I / groups), `bias` (O,) -> (B, T_out, O), equal to
+    `layers.conv1d(leaky_relu(x, input_slope) if input_slope is not None else x, weight, bias, stride,
+    padding, dilation) + residual` (the residual, shaped like the output, is optional) for one group; with
+    `groups`, input channels g I / G ..< (g + 1) I / G feed output channels g O / G ..< (g + 1) O / G.
+    Padding is `(left, right)` or one int for both sides. `method`: "auto" (Winograd F(4, 3) for stride-1,
+    ungrouped kernels of 3 or more taps, unfolded otherwise), "unfolded" (im2col, one sgemm per tile and
+    group) or "winograd". Raises ValueError for shapes, dtypes or settings it does not accept.
     """
     if _native_conv is None:
         raise NativeConvUnavailable(_unavailable_reason)
@@ -96,6 +123,8 @@ def conv1d(
         input_slope=None if input_slope is None else float(input_slope),
         residual=residual,
         method=method,
+        stride=int(stride),
+        groups=int(groups),
     )
 
 

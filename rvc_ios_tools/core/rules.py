@@ -295,8 +295,10 @@ class ConversionPlan:
     sources: dict[str, tuple[str, ...]]
 
 
-def plan_conversion(state_dict: dict[str, np.ndarray], rules: Iterable[Rule]) -> ConversionPlan:
-    """Apply the rule table to every key; an unmatched key is an error, never a silent drop."""
+def plan_conversion(state_dict: dict[str, np.ndarray], rules: Iterable[Rule], *, source_name: str = "The weights",
+                    network: str = "RVC synthesizer") -> ConversionPlan:
+    """Apply the rule table to every key; an unmatched key is an error (naming `source_name` and the `network`
+    the rules are for), never a silent drop."""
     rules = tuple(rules)
     merged, sources = merge_weight_norm(state_dict)
     planned: list[PlannedTensor] = []
@@ -307,8 +309,9 @@ def plan_conversion(state_dict: dict[str, np.ndarray], rules: Iterable[Rule]) ->
         found = find_rule(module_path, rules) or find_rule(key, rules)
         if found is None:
             raise UnknownKeyError(
-                f"No conversion rule for `{key}`. This is not a tensor of an RVC synthesizer we know; "
-                "if your voice comes from a modified RVC, report the key so a rule can be added."
+                f"{source_name}: no conversion rule for `{key}`, which is not a tensor of an {network} we know. "
+                f"Check that the file is the {network}'s; if it comes from a modified one, report the key so a "
+                "rule can be added."
             )
         rule, match = found
         if rule.target is None:
@@ -329,6 +332,11 @@ def plan_conversion(state_dict: dict[str, np.ndarray], rules: Iterable[Rule]) ->
         targets[target] = key
         value = merged[key]
         source_shape = value.v.shape if isinstance(value, WeightNormPair) else np.shape(value)
+        if len(source_shape) != len(layout.layout):  # one layout letter per axis
+            raise ConfigMismatchError(
+                f"{source_name}: `{key}` has shape {tuple(source_shape)}, but a {rule.kind} {param} has "
+                f"{len(layout.layout)} axes ({layout.layout}). The file is damaged or from another network."
+            )
         # The layouts only permute axes, so a zero-stride stand-in gives the final shape for free.
         shape = layout.transform(np.broadcast_to(np.float32(0), source_shape)).shape
         planned.append(PlannedTensor(target, key, layout, tuple(shape)))

@@ -12,22 +12,6 @@ from .errors import RvcIosError
 from .files import atomic_output
 
 
-def read_wav_16k_mono(path: Path) -> np.ndarray:
-    """A 16 kHz mono 16-bit PCM WAV as float32 in [-1, 1): what RMVPE consumes. Resample elsewhere first."""
-    try:
-        with wave.open(str(path), "rb") as wav:
-            rate, channels, width, frames = wav.getframerate(), wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
-            data = wav.readframes(frames)
-    except (OSError, EOFError, wave.Error) as exc:
-        raise RvcIosError(f"{path} is not a readable WAV file ({exc}).") from None
-    if rate != 16000 or channels != 1 or width != 2:
-        raise RvcIosError(
-            f"{path} is {rate} Hz, {channels} channel(s), {8 * width}-bit; RMVPE needs 16 kHz mono 16-bit PCM. "
-            f"Convert it first, e.g. `sox {path} -r 16000 -c 1 -b 16 out.wav`."
-        )
-    return (np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0)[None, :]
-
-
 # --- any PCM or float WAV in; int16 WAV out --------------------------------------------------------------------
 
 WAVE_FORMAT_PCM = 0x0001
@@ -89,7 +73,7 @@ def read_wav(path: Path) -> WavAudio:
                     data = handle.read(length)
                 position = body + chunk_size + (chunk_size & 1)
     except OSError as exc:
-        raise WavFormatError(f"{path} cannot be read ({exc.strerror or exc}).") from None
+        raise WavFormatError(f"{path} cannot be read ({exc.strerror or exc}); check the path.") from None
     if fmt is None or data is None:
         raise WavFormatError(f"{path} has no {'format' if fmt is None else 'sample data'} chunk; it may be truncated: {fix}")
     audio_format, channels, rate = int.from_bytes(fmt[0:2], "little"), int.from_bytes(fmt[2:4], "little"), int.from_bytes(fmt[4:8], "little")
@@ -113,13 +97,28 @@ def read_wav(path: Path) -> WavAudio:
         values = np.frombuffer(data, np.uint8).astype(np.float32) - 128.0
     else:
         values = np.frombuffer(data, dtype)
-    samples = (values.astype(np.float64) / scale).astype(np.float32).reshape(-1, channels)
+    with np.errstate(over="ignore"):  # a 64-bit float beyond float32's range becomes inf, refused below
+        samples = (values.astype(np.float64) / scale).astype(np.float32).reshape(-1, channels)
     if samples.shape[0] == 0:
         raise WavFormatError(f"{path} holds no samples; give a recording of at least a few milliseconds.")
     if audio_format == WAVE_FORMAT_IEEE_FLOAT and not np.isfinite(samples).all():
         raise WavFormatError(f"{path} holds NaN or infinite samples; the file is damaged.")
     kind = "float" if audio_format == WAVE_FORMAT_IEEE_FLOAT else "PCM"
     return WavAudio(samples, rate, f"{bits}-bit {kind}")
+
+
+def read_wav_16k_mono(path: Path) -> np.ndarray:
+    """A 16 kHz mono 16-bit PCM WAV as float32 in [-1, 1), shape (1, samples): what RMVPE consumes. Resample
+    elsewhere first. Read by `read_wav`, whose chunk sizes are checked against the file (the standard library's
+    `wave` lets a damaged chunk size escape as a bare RuntimeError)."""
+    audio = read_wav(path)
+    channels = audio.samples.shape[1]
+    if audio.sample_rate != 16000 or channels != 1 or audio.encoding != "16-bit PCM":
+        raise WavFormatError(
+            f"{path} is {audio.sample_rate} Hz, {channels} channel(s), {audio.encoding}; RMVPE needs 16 kHz mono "
+            f"16-bit PCM. Convert it first, e.g. `sox {path} -r 16000 -c 1 -b 16 out.wav`."
+        )
+    return audio.samples.T.copy()
 
 
 def mix_to_mono(samples: np.ndarray) -> np.ndarray:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -55,7 +54,7 @@ from ..core.errors import (
     UnsupportedVoiceError,
 )
 from ..core.manifest import exact_fields
-from ..core.pickles import load_pickle_safely, state_dict_to_numpy
+from ..core.pickles import load_pickle_safely, non_plain_item, read_zip_pickle, state_dict_to_numpy
 from ..core.rules import (
     ConversionPlan,
     ConvertedTensor,
@@ -188,6 +187,8 @@ def _positive_int(value: Any) -> bool:
 
 def default_v1_layer(num_layers: int) -> int:
     """RVC's layer 9 of HuBERT-base's 12; smaller test networks take their second-to-last layer."""
+    if not _positive_int(num_layers):
+        return 1  # `check_architecture` then refuses num_layers itself, by name
     return 9 if num_layers >= 9 else max(1, num_layers - 1)
 
 
@@ -303,6 +304,10 @@ def _require(config: Mapping[str, Any], required, source_name: str) -> None:
             )
 
 
+# HuBERT has 7 front-end convolutions; a config string describing more than this many is not a content encoder.
+MAX_CONV_LAYERS = 64
+
+
 def parse_conv_feature_layers(text: Any, source_name: str) -> list[list[int]]:
     """fairseq's `conv_feature_layers` string, e.g. "[(512,10,5)] + [(512,3,2)] * 4", read without `eval`:
     only lists of integer triples joined by `+` and repeated by `*` are accepted."""
@@ -317,10 +322,13 @@ def parse_conv_feature_layers(text: Any, source_name: str) -> list[list[int]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
             return node.value
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return value(node.left) + value(node.right)
+            left, right = value(node.left), value(node.right)
+            if isinstance(left, list) and isinstance(right, list) and len(left) + len(right) <= MAX_CONV_LAYERS:
+                return left + right
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             left, right = value(node.left), value(node.right)
-            if isinstance(left, list) and isinstance(right, int) and 0 <= right <= 64:
+            # Bounded as it is built: `[(1,1,1)] * 64 * 64 * 64 * 64` is 30 characters and 16 million layers.
+            if isinstance(left, list) and isinstance(right, int) and 0 <= len(left) * right <= MAX_CONV_LAYERS:
                 return left * right
         raise ValueError
 
@@ -338,12 +346,15 @@ def parse_conv_feature_layers(text: Any, source_name: str) -> list[list[int]]:
 
 def architecture_from_fairseq_cfg(model_cfg: Mapping[str, Any], state_dict: Mapping[str, np.ndarray],
                                   source_name: str) -> dict[str, Any]:
+    problem = non_plain_item(dict(model_cfg), "cfg.model")
+    if problem:
+        raise CorruptFileError(f"{source_name}: {problem}, not plain config data; fairseq writes plain values.")
     cfg = {**FAIRSEQ_DEFAULTS, **{k: v for k, v in model_cfg.items() if v is not None}}
     _require(cfg, FAIRSEQ_REQUIRED, source_name)
     if cfg.get("conv_pos_batch_norm"):
         raise UnsupportedVoiceError(f"{source_name}: a batch-norm positional convolution is not HuBERT-base.")
     hidden = cfg["encoder_embed_dim"]
-    final_dim = cfg["final_dim"] if cfg["final_dim"] and cfg["final_dim"] > 0 else hidden
+    final_dim = cfg["final_dim"] if _positive_int(cfg["final_dim"]) else hidden
     has_final_proj = "final_proj.weight" in state_dict
     return check_architecture({
         "conv_layers": parse_conv_feature_layers(cfg["conv_feature_layers"], source_name),
@@ -363,23 +374,24 @@ def architecture_from_hf_config(config: Mapping[str, Any], state_dict: Mapping[s
                                 source_name: str) -> dict[str, Any]:
     cfg = {**HF_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
     _require(cfg, HF_REQUIRED, source_name)
-    dims, kernels, strides = (list(cfg[name]) for name in ("conv_dim", "conv_kernel", "conv_stride"))
+    dims, kernels, strides = (cfg[name] for name in ("conv_dim", "conv_kernel", "conv_stride"))
+    if not all(isinstance(values, list) for values in (dims, kernels, strides)):
+        raise ConfigMismatchError(f"{source_name}: conv_dim, conv_kernel and conv_stride must be lists of whole numbers.")
     if not len(dims) == len(kernels) == len(strides):
         raise ConfigMismatchError(
             f"{source_name}: conv_dim, conv_kernel and conv_stride have {len(dims)}, {len(kernels)} and "
             f"{len(strides)} entries; they must have one per convolution."
         )
     has_final_proj = "final_proj.weight" in state_dict
-    layer_norm_eps = cfg["layer_norm_eps"]
     return check_architecture({
-        "conv_layers": [[int(d), int(k), int(s)] for d, k, s in zip(dims, kernels, strides)],
+        "conv_layers": [[d, k, s] for d, k, s in zip(dims, kernels, strides)],  # checked below
         "hidden_size": cfg["hidden_size"],
         "num_layers": cfg["num_hidden_layers"],
         "num_heads": cfg["num_attention_heads"],
         "intermediate_size": cfg["intermediate_size"],
         "conv_pos": cfg["num_conv_pos_embeddings"],
         "conv_pos_groups": cfg["num_conv_pos_embedding_groups"],
-        "layer_norm_eps": float(layer_norm_eps) if isinstance(layer_norm_eps, (int, float)) else layer_norm_eps,
+        "layer_norm_eps": cfg["layer_norm_eps"],
         "final_proj_dim": cfg["classifier_proj_size"] if has_final_proj else None,
         "v1_layer": default_v1_layer(cfg["num_hidden_layers"]),
     })
@@ -427,31 +439,34 @@ def load_hf_hubert(folder: Path) -> HubertCheckpoint:
     if not config_path.is_file():
         raise CorruptFileError(
             f"{folder} has no config.json; a Hugging Face content encoder is a folder with config.json and "
-            "model.safetensors or pytorch_model.bin."
+            "model.safetensors or pytorch_model.bin. Download the model's config.json into it."
         )
     try:
         config = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(f"{config_path} is not readable JSON ({exc}).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CorruptFileError(f"{config_path} is not readable JSON ({exc}); download it again.") from None
     if not isinstance(config, dict):
-        raise CorruptFileError(f"{config_path} holds a {type(config).__name__}, not a config object.")
+        raise CorruptFileError(f"{config_path} holds a {type(config).__name__}, not a config object; download it again.")
     model_type = config.get("model_type", "hubert")
     if model_type != "hubert":
         raise UnsupportedVoiceError(f"{config_path}: model_type is {model_type!r}; only HuBERT content encoders are supported.")
     weights_path = next((folder / name for name in HF_WEIGHT_FILES if (folder / name).is_file()), None)
     if weights_path is None:
-        raise CorruptFileError(f"{folder} has config.json but neither {' nor '.join(HF_WEIGHT_FILES)}.")
+        raise CorruptFileError(f"{folder} has config.json but neither {' nor '.join(HF_WEIGHT_FILES)}; download the "
+                               "model's weights file into it.")
     if weights_path.suffix == ".safetensors":
         import safetensors.torch
 
         try:
             state = safetensors.torch.load_file(str(weights_path))
         except Exception as exc:  # safetensors reports damage as several exception types
-            raise CorruptFileError(f"{weights_path} is damaged or not a safetensors file ({exc}).") from None
+            raise CorruptFileError(f"{weights_path} is damaged or not a safetensors file ({exc}); download it "
+                                   "again.") from None
     else:
         state = load_pickle_safely(weights_path)
         if not isinstance(state, Mapping):
-            raise CorruptFileError(f"{weights_path} holds a {type(state).__name__}, not a state dict of tensors.")
+            raise CorruptFileError(f"{weights_path} holds a {type(state).__name__}, not a state dict of tensors; "
+                                   "download it again.")
     arrays = state_dict_to_numpy(state, weights_path.name)
     architecture = architecture_from_hf_config(config, arrays, config_path.name)
     return HubertCheckpoint("huggingface", arrays, architecture, weights_path)
@@ -476,12 +491,8 @@ def is_hubert_source(path: Path) -> bool:
     if path.name in HF_FILE_NAMES:
         return True
     try:
-        with zipfile.ZipFile(path) as archive:
-            pickle_name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
-            if pickle_name is None:
-                return False
-            data = archive.read(pickle_name)
-    except (OSError, zipfile.BadZipFile):
+        data = read_zip_pickle(path)
+    except CorruptFileError:  # then it is not a content encoder either; the voice loader says what it is
         return False
     return b"post_extract_proj" in data and b"feature_extractor.conv_layers" in data
 
@@ -489,36 +500,51 @@ def is_hubert_source(path: Path) -> bool:
 # --- conversion ----------------------------------------------------------------------------------------
 
 
-def convert_hubert_state_dict(
-    state_dict: Mapping[str, np.ndarray], architecture: Mapping[str, Any], dtype: str = "float32",
-    source_name: str = "HuBERT state dict",
-) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
-    """Stored tensors (either format's names) -> (exported key -> channels-last tensor, tensors dropped by name).
-
-    Every tensor the architecture implies must be there with its shape, and nothing else (beyond the named
-    drops): a key no rule knows is an error, never a silent drop.
-    """
+def plan_hubert_conversion(
+    state_dict: Mapping[str, np.ndarray], architecture: Mapping[str, Any], source_name: str = "HuBERT state dict",
+) -> ConversionPlan:
+    """The conversion plan, after checking that every tensor the architecture implies is there with its shape,
+    and nothing else (beyond the named drops): a key no rule knows is an error, never a silent drop."""
     architecture = check_architecture(architecture)
-    plan = plan_conversion(dict(state_dict), HUBERT_RULES)
+    # Each encoder layer holds 16 tensors: a config naming more layers than the file has tensors does not
+    # describe it, and would make the table of expected shapes as long as the number it names.
+    if architecture["num_layers"] > len(state_dict):
+        raise ConfigMismatchError(
+            f"{source_name}: the config names {architecture['num_layers']} encoder layers but the file holds only "
+            f"{len(state_dict)} tensors. Use the config and weights of one model (download both again)."
+        )
+    plan = plan_conversion(dict(state_dict), HUBERT_RULES, source_name=source_name, network="HuBERT content encoder")
     expected = hubert_export_shapes(architecture)
     planned = {item.key: item for item in plan.tensors}
+    same_model = "Use the config and weights of one model (download both again)."
     for key, item in planned.items():
         if key not in expected:
             raise UnknownKeyError(
                 f"{source_name}: `{item.source_key}` (exported as `{key}`) is not a tensor of a "
-                f"{architecture['num_layers']}-layer HuBERT of this config. The weights and config.json/cfg disagree."
+                f"{architecture['num_layers']}-layer HuBERT of this config. The weights and config.json/cfg "
+                f"disagree. {same_model}"
             )
         if item.shape != expected[key]:
             raise ConfigMismatchError(
                 f"{source_name}: `{item.source_key}` has shape {plan_source_shape(plan, item)}, but the config "
-                f"implies {expected[key]} (channels-last) for `{key}`. The weights and the config disagree."
+                f"implies {expected[key]} (channels-last) for `{key}`. The weights and the config disagree. {same_model}"
             )
     for key, shape in expected.items():
         if key not in planned:
             raise MissingKeyError(
                 f"{source_name}: the tensor exported as `{key}` (shape {shape}) is missing. The file is incomplete "
-                "or from another network."
+                "or from another network: download the content encoder again."
             )
+    return plan
+
+
+def convert_hubert_state_dict(
+    state_dict: Mapping[str, np.ndarray], architecture: Mapping[str, Any], dtype: str = "float32",
+    source_name: str = "HuBERT state dict",
+) -> tuple[dict[str, ConvertedTensor], list[DroppedTensor]]:
+    """Stored tensors (either format's names) -> (exported key -> channels-last tensor, tensors dropped by name),
+    checked by `plan_hubert_conversion`."""
+    plan = plan_hubert_conversion(state_dict, architecture, source_name)
     return run_conversion(plan, dtype), list(plan.dropped)
 
 
@@ -531,5 +557,5 @@ def plan_source_shape(plan: ConversionPlan, item: PlannedTensor) -> tuple[int, .
 def convert_hubert(checkpoint: HubertCheckpoint, dtype: str = "float32") -> dict[str, np.ndarray]:
     """Exported key -> array, for the MLX reference (`reference.build_hubert`) and the tests."""
     converted, _ = convert_hubert_state_dict(checkpoint.state_dict, checkpoint.architecture, dtype,
-                                             checkpoint.weights_file.name)
+                                             str(checkpoint.weights_file))
     return {key: tensor.array for key, tensor in converted.items()}

@@ -51,7 +51,7 @@ def export_hubert(
         checkpoint: HubertCheckpoint = load_hubert(source)
     with reporter.step("converting to channels-last (weight norm folded over each kernel tap)"):
         converted, dropped = convert_hubert_state_dict(checkpoint.state_dict, checkpoint.architecture, dtype,
-                                                       checkpoint.weights_file.name)
+                                                       str(checkpoint.weights_file))
     with reporter.step(f"checksumming {checkpoint.weights_file.name}"):
         source_sha = sha256_file(checkpoint.weights_file)
     dropped_rows = [{"key": d.source_key, "why": d.why} for d in dropped]

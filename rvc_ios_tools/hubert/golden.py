@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import naming_file
 from ..core.files import sha256_file
 from ..core.golden import GoldenSet
 from ..core.manifest import load_exported
@@ -26,20 +27,21 @@ def generate_hubert_golden(
 ) -> GoldenSet:
     """Content-encoder golden set on a 16 kHz WAV file, or on a speech-like test signal drawn from `seed`
     (`samples` long, else `seconds`)."""
-    from .reference import build_hubert, write_hubert_golden  # imports mlx
+    from .reference import AudioTooShortError, build_hubert, write_hubert_golden  # imports mlx
 
-    manifest, weights = load_exported(assets_dir, model_name)
+    manifest, weights = load_exported(assets_dir, model_name, kind="hubert")
     if audio_file is not None:
         audio = read_wav_16k_mono(audio_file)
         source = Path(audio_file).name
     else:
         audio = demo_speech_like(samples if samples is not None else round(seconds * 16000), seed).reshape(1, -1)
         source = f"test signal, seed {seed}"
-    return write_hubert_golden(
-        out_dir, build_hubert(weights, manifest["hubert"]["architecture"]), np.asarray(audio, np.float32),
-        model_name=model_name,
-        manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
-        seed=seed,
-        v1_convention=v1_convention,
-        audio_source=source,
-    )
+    with naming_file(audio_file, AudioTooShortError):
+        return write_hubert_golden(
+            out_dir, build_hubert(weights, manifest["hubert"]["architecture"]), np.asarray(audio, np.float32),
+            model_name=model_name,
+            manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
+            seed=seed,
+            v1_convention=v1_convention,
+            audio_source=source,
+        )

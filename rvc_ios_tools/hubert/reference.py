@@ -63,9 +63,7 @@ def load_hubert_export(assets_dir: Path, model_name: str) -> HubertModel:
     """The MLX reference from `rvc-ios export --hubert` output (manifest and weights checked against each other)."""
     from ..core.manifest import load_exported
 
-    manifest, weights = load_exported(assets_dir, model_name)
-    if manifest["kind"] != "hubert":
-        raise RvcIosError(f"{model_name} in {assets_dir} is a {manifest['kind']} export, not a content encoder.")
+    manifest, weights = load_exported(assets_dir, model_name, kind="hubert")
     return build_hubert(weights, manifest["hubert"]["architecture"])
 
 

@@ -207,10 +207,11 @@ def read_faiss_index(path: Path) -> IvfFlatIndex:
             size = handle.seek(0, 2)
             handle.seek(0)
             if size == 0:
-                raise CorruptIndexError(f"{path} is empty; it is not a faiss index.")
+                raise CorruptIndexError(f"{path} is empty; it is not a faiss index. Use the added_*.index file "
+                                        "RVC's train_index wrote, or build the index again.")
             return _parse(_Cursor(handle, size, path))
     except IsADirectoryError:
-        raise CorruptIndexError(f"{path} is a folder, not a faiss .index file.") from None
+        raise CorruptIndexError(f"{path} is a folder, not a faiss .index file; pass the added_*.index file in it.") from None
     except FileNotFoundError:
         raise CorruptIndexError(f"{path} does not exist; pass the .index file RVC wrote (added_IVF..._Flat_...).") from None
 

@@ -10,6 +10,7 @@ from ..core.errors import RvcIosError
 from ..core.files import sha256_file
 from ..core.golden import GoldenSet, write_golden
 from ..core.manifest import load_exported
+from ..core.npz import read_npz
 from .convert import search_index_from_export
 from .demo import queries_near
 from .reference import DEFAULT_INDEX_RATE, K, SearchIndex, retrieval
@@ -31,16 +32,19 @@ def read_feats(path: Path) -> np.ndarray:
     path = Path(path)
     try:
         if path.suffix == ".npz":
-            with np.load(path) as archive:
-                feats = archive["feats"]
+            feats = read_npz(path)["feats"]
         else:
             from safetensors.numpy import load_file
 
             feats = load_file(str(path))["feats"]
     except KeyError:
         raise RvcIosError(f"{path} holds no `feats` tensor; store the content features (1, T, C) under that name.") from None
-    except (OSError, ValueError) as exc:
-        raise RvcIosError(f"{path} is not a readable .safetensors or .npz file ({exc}).") from None
+    except Exception as exc:  # safetensors and zip report damage as several exception types
+        raise RvcIosError(f"{path} is not a readable .safetensors or .npz file ({exc}); check the path, or write "
+                          "the features again.") from None
+    if feats.dtype.kind not in "fiu" or feats.ndim != 3 or feats.shape[0] != 1:
+        raise RvcIosError(f"{path}: `feats` is {feats.dtype} {tuple(feats.shape)}; store the content features as "
+                          "float32 (1, T, C).")
     return np.asarray(feats, dtype=np.float32)
 
 
@@ -74,10 +78,7 @@ def generate_index_golden(
 
     if not 0 <= index_rate <= 1:
         raise RvcIosError(f"--index-rate must be between 0 and 1 (RVC's default is {DEFAULT_INDEX_RATE}), not {index_rate}.")
-    manifest, tensors = load_exported(assets_dir, model_name)
-    if manifest["kind"] != "index":
-        raise RvcIosError(f"{model_name} in {assets_dir} is a {manifest['kind']} export, not an index; "
-                          "export one with `rvc-ios export --index PATH`.")
+    manifest, tensors = load_exported(assets_dir, model_name, kind="index")
     index = search_index_from_export(manifest["index"], tensors, f"{model_name}.safetensors")
     if feats is None:
         feats = synthesised_feats(index, max(1, round(seconds * FRAMES_PER_SECOND)), seed)

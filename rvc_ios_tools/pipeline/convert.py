@@ -85,24 +85,34 @@ class Networks:
             )
 
 
+def check_content_encoder(architecture: Mapping[str, Any], version: str, feature_dim: int, where: str) -> None:
+    """The content encoder gives the features the voice takes: v1 voices final_proj's (256), v2 the last
+    layer's (768); a mismatch would otherwise surface as a shape error inside the synthesizer."""
+    width = architecture["final_proj_dim"] if version == "v1" else architecture["hidden_size"]
+    if width != feature_dim:
+        gives = f"gives {width}-d {version} features" if width else "has no final_proj, so it gives no v1 features"
+        raise PipelineInputError(
+            f"The content encoder {where} {gives}; the voice takes {feature_dim}-d ({version}). Use the content "
+            "encoder the voice was trained with (RVC's hubert_base.pt, or ContentVec)."
+        )
+
+
 def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, index: str | None) -> Networks:
     """Every export by name from one assets folder, each checked against its manifest."""
-    voice_manifest, voice_weights = load_exported(assets, voice)
-    expect_kind(voice_manifest, "voice", voice, assets)
-    hubert_manifest, hubert_weights = load_exported(assets, hubert)
-    expect_kind(hubert_manifest, "hubert", hubert, assets)
+    voice_manifest, voice_weights = load_exported(assets, voice, kind="voice")
+    hubert_manifest, hubert_weights = load_exported(assets, hubert, kind="hubert")
+    check_content_encoder(hubert_manifest["hubert"]["architecture"], str(voice_manifest["rvc_version"]),
+                          int(voice_manifest["feature_dim"]), f"{hubert} in {assets}")
     pitch_model = None
     if voice_manifest["f0"]:
         if rmvpe is None:
             raise PipelineInputError(f"The voice {voice} uses pitch; export RMVPE (`rvc-ios export --rmvpe rmvpe.pt`) "
                                      "and pass its name.")
-        rmvpe_manifest, rmvpe_weights = load_exported(assets, rmvpe)
-        expect_kind(rmvpe_manifest, "rmvpe", rmvpe, assets)
+        rmvpe_manifest, rmvpe_weights = load_exported(assets, rmvpe, kind="rmvpe")
         pitch_model = build_rmvpe(rmvpe_weights, rmvpe_manifest["rmvpe"]["architecture"])
     search = None
     if index is not None:
-        index_manifest, index_tensors = load_exported(assets, index)
-        expect_kind(index_manifest, "index", index, assets)
+        index_manifest, index_tensors = load_exported(assets, index, kind="index")
         search = search_index_from_export(index_manifest["index"], index_tensors, f"{index} in {assets}")
     networks = Networks(
         voice=voice_manifest, target_rate=int(voice_manifest["sample_rate"]), version=str(voice_manifest["rvc_version"]),
@@ -131,6 +141,8 @@ def networks_from_sources(voice: Path, hubert: Path, rmvpe: Path | None, index: 
     checkpoint = load_voice(voice)
     say(f"loading {hubert.name}")
     encoder_checkpoint = load_hubert(hubert)
+    check_content_encoder(encoder_checkpoint.architecture, str(checkpoint.version), int(checkpoint.feature_dim),
+                          str(hubert))
     pitch_model = None
     if checkpoint.f0:
         if rmvpe is None or not Path(rmvpe).is_file():
@@ -154,14 +166,10 @@ def networks_from_sources(voice: Path, hubert: Path, rmvpe: Path | None, index: 
     return networks
 
 
-def expect_kind(manifest: Mapping[str, Any], kind: str, name: str, assets: Path) -> None:
-    if manifest["kind"] != kind:
-        raise PipelineInputError(f"{name} in {assets} is a {manifest['kind']} export, not a {kind} export.")
-
-
 def segment_noise(networks: Networks, index: int, inputs: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray],
-                  seed: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Segment `index`'s draws: each from `given` (`segment.K.noise.*`) when there, else from (seed, K)."""
+                  seed: int, noise_source: str = "The noise file") -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Segment `index`'s draws: each from `given` (`segment.K.noise.*`, read from `noise_source`) when there,
+    else from (seed, K)."""
     drawn = draw_noise(networks.voice, inputs, int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
     noise, sources = {}, {}
     for name, array in drawn.items():
@@ -169,7 +177,8 @@ def segment_noise(networks: Networks, index: int, inputs: Mapping[str, np.ndarra
         if key in given:
             if tuple(given[key].shape) != array.shape or given[key].dtype != np.float32:
                 raise PipelineInputError(
-                    f"`{key}` is {given[key].dtype} {tuple(given[key].shape)}; this segment needs float32 {array.shape}."
+                    f"{noise_source}: `{key}` is {given[key].dtype} {tuple(given[key].shape)}; this segment needs "
+                    f"float32 {array.shape}. Record the draws of this input and voice again, or leave the noise out."
                 )
             noise[name], sources[key] = np.array(given[key]), "noise file"
         else:
@@ -212,9 +221,11 @@ def pitch_of_segment(networks: Networks, options: ConvertOptions, audio0: np.nda
 
 
 def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = ConvertOptions(),
-            noise: Mapping[str, np.ndarray] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+            noise: Mapping[str, np.ndarray] | None = None, progress: Progress | None = None,
+            noise_source: str = "The noise file") -> dict[str, Any]:
     """Run the conversion on 16 kHz mono float audio; returns every stage's tensors by golden name
-    (`output` is the int16 audio at `output_rate`), plus `split_points` and `noise_sources`."""
+    (`output` is the int16 audio at `output_rate`), plus `split_points` and `noise_sources`. `noise_source`
+    names where `noise` came from, for the errors that refuse it."""
     options.check()
     if not 0 <= options.sid < networks.speaker_count:
         raise PipelineInputError(f"--sid {options.sid} is out of range; this voice has {networks.speaker_count} speaker(s).")
@@ -262,7 +273,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         inputs = {"phone": call.phone, "phone_lengths": call.phone_lengths.astype(np.int32), "sid": stages["sid"]}
         if call.pitch is not None:
             inputs["pitch"], inputs["pitchf"] = call.pitch.astype(np.int32), call.pitchf
-        draws, drawn_from = segment_noise(networks, segment.index, inputs, given, options.seed)
+        draws, drawn_from = segment_noise(networks, segment.index, inputs, given, options.seed, noise_source)
         sources.update(drawn_from)
         for name, array in {**inputs, **draws}.items():
             if name != "sid":
@@ -273,7 +284,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         pieces.append(synthesized[trim:-trim])
     unknown = sorted(set(given) - set(sources))
     if unknown:
-        raise PipelineInputError(f"The noise file holds {', '.join(unknown)}, which this run never draws "
+        raise PipelineInputError(f"{noise_source} holds {', '.join(unknown)}, which this run never draws "
                                  f"({len(segments)} segment(s)); record the draws of this input and voice.")
     output = np.concatenate(pieces)
     stages["concatenated"] = output

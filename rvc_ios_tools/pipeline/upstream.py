@@ -99,6 +99,33 @@ def recording(net_g) -> Iterator[list[dict]]:
         torch.randn_like, torch.rand = original_randn_like, original_rand
 
 
+class DemoParitySetup:
+    """The demo assets (`pipeline.demo`) of one voice preset, exported for ours (`networks`) and loaded as upstream
+    loads them (`net_g`, `encoder`, `rmvpe`, `index_path`): both sides of a parity run on the same files."""
+
+    def __init__(self, root: Path, preset: str, size: str, with_index: bool):
+        import safetensors.numpy
+
+        from ..hubert.upstream import load_upstream_hubert
+        from ..rmvpe.convert import DEMO_ARCHITECTURES
+        from ..rmvpe.upstream import load_upstream_rmvpe
+        from ..voice.checkpoint import load_voice
+        from ..voice.upstream import upstream_model
+        from .convert import load_networks
+        from .demo import write_demo_assets
+
+        self.assets = write_demo_assets(root, preset, size, with_index=with_index)
+        self.checkpoint = load_voice(self.assets.voice)
+        self.version, self.f0, self.rate = self.checkpoint.version, self.checkpoint.f0, self.checkpoint.sample_rate
+        state = safetensors.numpy.load_file(str(self.assets.hubert / "model.safetensors"))
+        architecture = self.assets.hubert_architecture
+        self.encoder = TransformersContentEncoder(load_upstream_hubert(state, architecture), architecture)
+        self.rmvpe = load_upstream_rmvpe(self.assets.rmvpe, DEMO_ARCHITECTURES[size])
+        self.index_path = self.assets.index
+        self.networks = load_networks(self.assets.exports, "voice", "hubert", "rmvpe", "index" if with_index else None)
+        self.net_g = upstream_model(self.checkpoint)
+
+
 def recorded_noise(calls: list[dict]) -> dict[str, np.ndarray]:
     """The draws by golden name: per segment randn_like(m_p), then SineGen's rand (kept by reference, so read
     after upstream zeroed its first column in place) and its randn_like."""

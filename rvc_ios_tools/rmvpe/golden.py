@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import naming_file
 from ..core.files import sha256_file
 from ..core.golden import GoldenSet
 from ..core.manifest import load_exported
@@ -24,17 +25,18 @@ def generate_rmvpe_golden(
     pad_mode: str = "reflect",
 ) -> GoldenSet:
     """RMVPE golden set on a WAV file, or on a voice-like test signal synthesised from `seed`."""
-    from .reference import build_rmvpe, write_rmvpe_golden  # imports mlx
+    from .reference import AudioTooShortError, build_rmvpe, write_rmvpe_golden  # imports mlx
 
-    manifest, weights = load_exported(assets_dir, model_name)
+    manifest, weights = load_exported(assets_dir, model_name, kind="rmvpe")
     if audio_file is not None:
         audio = read_wav_16k_mono(audio_file)
     else:
         audio = np.asarray(demo_audio(round(seconds * 16000), seed), dtype=np.float32).reshape(1, -1)
-    return write_rmvpe_golden(
-        out_dir, build_rmvpe(weights, manifest["rmvpe"]["architecture"]), audio,
-        model_name=model_name,
-        manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
-        seed=seed,
-        pad_mode=pad_mode,
-    )
+    with naming_file(audio_file, AudioTooShortError):
+        return write_rmvpe_golden(
+            out_dir, build_rmvpe(weights, manifest["rmvpe"]["architecture"]), audio,
+            model_name=model_name,
+            manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
+            seed=seed,
+            pad_mode=pad_mode,
+        )

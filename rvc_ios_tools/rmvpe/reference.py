@@ -130,7 +130,7 @@ def log_mel(audio: np.ndarray) -> mx.array:
         audio = audio[None]
     if audio.shape[-1] <= mel_spec.N_FFT // 2:
         raise AudioTooShortError(
-            f"RMVPE needs more than {mel_spec.N_FFT // 2} samples of 16 kHz audio, got {audio.shape[-1]}."
+            f"RMVPE needs more than {mel_spec.N_FFT // 2} samples of 16 kHz audio, got {audio.shape[-1]}. Pass longer audio."
         )
     return mel_spec.log_mel_spectrogram(mx.array(audio))
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.pickles import load_pickle_safely
+from ..core.pickles import load_pickle_safely, non_plain_item, state_dict_to_numpy
 from ..core.rules import split_weight_norm_key
 from ..core.errors import (
     ConfigMismatchError,
@@ -95,6 +95,9 @@ class VoiceConfig:
                 f"The voice's `config` must be a list of {len(CONFIG_FIELDS)} items "
                 f"({', '.join(CONFIG_FIELDS)}), found {count}. Re-save the voice with RVC WebUI or Applio."
             )
+        problem = non_plain_item(list(raw), "config")
+        if problem:
+            raise NotAVoiceError(f"The voice's {problem}, not a number, string or list; upstream configs are plain.")
         values = dict(zip(CONFIG_FIELDS, raw))
         try:
             return cls(
@@ -117,7 +120,7 @@ class VoiceConfig:
                 gin_channels=int(values["gin_channels"]),
                 sample_rate=_sample_rate(values["sample_rate"]),
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise NotAVoiceError(f"The voice's `config` has an item of the wrong type: {exc}.") from None
 
     def to_list(self) -> list[Any]:
@@ -182,8 +185,6 @@ def load_voice(path: Path) -> VoiceCheckpoint:
 
 
 def voice_from_payload(payload: Any, path: Path) -> VoiceCheckpoint:
-    import torch
-
     if not isinstance(payload, dict):
         raise NotAVoiceError(
             f"{path.name} holds a {type(payload).__name__}, not an RVC voice (a dict with `weight` and `config`)."
@@ -197,7 +198,8 @@ def voice_from_payload(payload: Any, path: Path) -> VoiceCheckpoint:
             )
         keys = ", ".join(sorted(map(str, payload))[:8]) or "nothing"
         raise NotAVoiceError(
-            f"{path.name} is not an RVC voice: it has no `weight`/`config` entries (found: {keys})."
+            f"{path.name} is not an RVC voice: it has no `weight`/`config` entries (found: {keys}). Pass the voice's "
+            ".pth (RVC WebUI keeps it in assets/weights/, Applio in logs/<name>/)."
         )
 
     vocoder = payload.get("vocoder", "HiFi-GAN")
@@ -210,23 +212,25 @@ def voice_from_payload(payload: Any, path: Path) -> VoiceCheckpoint:
     weights = payload["weight"]
     if not isinstance(weights, dict) or not weights:
         raise NotAVoiceError(f"{path.name}: `weight` must be a non-empty state dict.")
-    state_dict: dict[str, np.ndarray] = {}
-    for key, tensor in weights.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise NotAVoiceError(f"{path.name}: `weight[{key!r}]` is a {type(tensor).__name__}, not a tensor.")
-        state_dict[str(key)] = tensor.detach().cpu().numpy()
+    state_dict = state_dict_to_numpy(weights, path.name)
 
-    config = VoiceConfig.from_list(list(payload["config"]))
+    config = VoiceConfig.from_list(payload["config"])
     raw_config = [_plain(item) for item in payload["config"]]
 
     flavor = "applio" if _looks_like_applio(payload) else "rvc-webui"
     version = str(payload.get("version", "v1"))
     if version not in FEATURE_DIMS:
         raise NotAVoiceError(f"{path.name}: unknown RVC version {version!r}; expected 'v1' or 'v2'.")
-    f0 = bool(int(payload.get("f0", 1)))
+    try:
+        f0 = bool(int(payload.get("f0", 1)))
+        declared = _sample_rate(payload["sr"]) if "sr" in payload else None
+    except (TypeError, ValueError, OverflowError):
+        raise NotAVoiceError(
+            f"{path.name}: `f0` ({payload.get('f0')!r:.40}) or `sr` ({payload.get('sr')!r:.40}) is not a number; "
+            "RVC writes f0 as 0/1 and sr as e.g. \"40k\" or 40000."
+        ) from None
 
-    if "sr" in payload:
-        declared = _sample_rate(payload["sr"])
+    if declared is not None:
         if declared != config.sample_rate:
             raise ConfigMismatchError(
                 f"{path.name}: `sr` says {declared} Hz but config[-1] says {config.sample_rate} Hz. "
@@ -358,11 +362,36 @@ def expected_shapes(config: VoiceConfig, version: str, f0: bool) -> dict[str, tu
     return shapes
 
 
+def check_config_fits_weights(config: VoiceConfig, tensor_count: int, name: str) -> None:
+    """The counts the config names (layers, heads, decoder stages and blocks) are ones `expected_shapes` can
+    build a table for: at least one head, and no more layers or blocks than the file has tensors (each holds
+    several), so a damaged config cannot make the table as large as the number it names."""
+    c = config
+    counts = {
+        "n_layers": c.n_layers,
+        "upsample_rates": len(c.upsample_rates),
+        "resblock_kernel_sizes": len(c.resblock_kernel_sizes),
+        "upsample stages x resblock kernels": len(c.upsample_rates) * len(c.resblock_kernel_sizes),
+    }
+    too_many = next((field for field, count in counts.items() if count > tensor_count), None)
+    if too_many is not None:
+        raise ConfigMismatchError(
+            f"{name}: the config's {too_many} ({counts[too_many]}) implies more layers than the voice's "
+            f"{tensor_count} tensors; the config is damaged. Re-export the voice with RVC WebUI or Applio."
+        )
+    if c.n_heads < 1 or c.n_layers < 0 or any(rate < 1 for rate in c.upsample_rates):
+        raise ConfigMismatchError(
+            f"{name}: the config has n_heads {c.n_heads}, n_layers {c.n_layers} and upsample_rates "
+            f"{c.upsample_rates}; a voice has at least one head and positive rates. The config is damaged."
+        )
+
+
 def check_shapes(checkpoint: VoiceCheckpoint) -> None:
     """Every tensor the config implies is present with the implied shape, or a named error."""
-    expected = expected_shapes(checkpoint.config, checkpoint.version, checkpoint.f0)
     state = checkpoint.state_dict
     name = checkpoint.path.name
+    check_config_fits_weights(checkpoint.config, len(state), name)
+    expected = expected_shapes(checkpoint.config, checkpoint.version, checkpoint.f0)
 
     phone = state.get("enc_p.emb_phone.weight")
     if phone is not None and phone.ndim == 2 and phone.shape[1] != FEATURE_DIMS[checkpoint.version]:

@@ -24,7 +24,7 @@ def generate_voice_golden(
     one, else from `seed` (the index's `extra.noise_sources` says which)."""
     from .reference import build_model, draw_noise, run_voice, voice_spec  # imports mlx
 
-    manifest, weights = load_exported(assets_dir, model_name)
+    manifest, weights = load_exported(assets_dir, model_name, kind="voice")
     spec = voice_spec(manifest)
     if inputs_file is not None:
         inputs = read_inputs_file(inputs_file, manifest)

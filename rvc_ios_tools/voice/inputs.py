@@ -16,6 +16,7 @@ import numpy as np
 import safetensors.numpy
 
 from ..core.errors import RvcIosError
+from ..core.npz import read_npz
 from .stages import VoiceShape, voice_shape
 
 # RVC's HuBERT features come at 50 frames/s; upstream's pipeline repeats each frame twice
@@ -119,20 +120,20 @@ def read_inputs_file(path: Path, config_like: Any = None) -> dict[str, np.ndarra
         if path.suffix == ".safetensors":
             raw = safetensors.numpy.load_file(str(path))
         elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                raw = {name: archive[name] for name in archive.files}
+            raw = read_npz(path)
         else:
             raise InputsFileError(f"{path}: inputs must be a .safetensors or .npz file.")
     except InputsFileError:
         raise
     except Exception as exc:
-        raise InputsFileError(f"{path} cannot be read as {path.suffix} ({exc}).") from None
+        raise InputsFileError(f"{path} cannot be read as {path.suffix} ({exc}); check the path, or write it again "
+                              "(`rvc-ios capture-upstream` writes one).") from None
     fix = f"Write {path.name} with `phone` (1, T, 256 or 768) float32 and, for f0 voices, `pitchf` (1, T) in Hz."
 
     unknown = sorted(set(raw) - set(INPUT_NAMES) - set(NOISE_NAMES))
     if unknown:
         raise InputsFileError(
-            f"{path}: unknown tensors {', '.join(unknown)}; allowed: {', '.join(INPUT_NAMES + NOISE_NAMES)}."
+            f"{path}: unknown tensors {', '.join(unknown)}; remove them (allowed: {', '.join(INPUT_NAMES + NOISE_NAMES)})."
         )
     if "phone" not in raw:
         raise InputsFileError(f"{path} has no `phone` tensor. {fix}")

@@ -5,6 +5,8 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
     // Reading files
     case fileUnreadable(path: String, reason: String)
     case fileUnwritable(path: String, reason: String)
+    /// A file that is not a WAV this reads (damaged, truncated, or another encoding); `reason` ends with the fix.
+    case wavUnsupported(path: String, reason: String)
 
     // safetensors containers
     case safetensorsTooShort(path: String, byteCount: Int)
@@ -24,10 +26,11 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
     /// A voice was expected (RMVPE has `RMVPEError.manifestKind`).
     case manifestKind(path: String, found: String)
     case manifestWeightsFile(path: String, weightsFile: String)
-    case manifestTensorNotInWeights(key: String)
-    case weightsTensorNotInManifest(key: String)
-    case manifestEntryMismatch(key: String, field: String, manifest: String, weights: String)
-    case checksumMismatch(key: String, expected: String, actual: String)
+    /// `path` is the weights file in each of these four.
+    case manifestTensorNotInWeights(path: String, key: String)
+    case weightsTensorNotInManifest(path: String, key: String)
+    case manifestEntryMismatch(path: String, key: String, field: String, manifest: String, weights: String)
+    case checksumMismatch(path: String, key: String, expected: String, actual: String)
     /// A voice's `config` (RMVPE has `RMVPEError.unsupportedConfiguration`).
     case invalidConfiguration(reason: String)
 
@@ -40,6 +43,7 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
     case goldenIndexUnreadable(path: String, reason: String)
     case goldenTensorMissing(name: String)
     case goldenTensorShape(name: String, expected: [Int], actual: [Int])
+    case goldenTensorChecksum(path: String, name: String)
     case layoutUnsupported(name: String, layout: String, wanted: String)
     case inputInvalid(name: String, reason: String)
 
@@ -52,6 +56,8 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
             return "Cannot read \(path) (\(reason)). Check the path and that the file is readable."
         case let .fileUnwritable(path, reason):
             return "Cannot write \(path) (\(reason)). Check that its folder exists and is writable."
+        case let .wavUnsupported(path, reason):
+            return "\(path) \(reason)."
         case let .safetensorsTooShort(path, byteCount):
             return "\(path) has \(byteCount) bytes, too few for a safetensors file (8-byte length and a header). "
                 + "The file is truncated; export it again."
@@ -87,16 +93,16 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
         case let .manifestWeightsFile(path, weightsFile):
             return "\(path) names weights file `\(weightsFile)`, which is not a plain file name beside it. "
                 + "Export the model again."
-        case let .manifestTensorNotInWeights(key):
-            return "The manifest lists tensor `\(key)` but the weights file lacks it. Export the model again."
-        case let .weightsTensorNotInManifest(key):
-            return "The weights file holds tensor `\(key)` that its manifest does not list. "
+        case let .manifestTensorNotInWeights(path, key):
+            return "The manifest lists tensor `\(key)` but \(path) lacks it. Export the model again."
+        case let .weightsTensorNotInManifest(path, key):
+            return "\(path) holds tensor `\(key)` that its manifest does not list. "
                 + "The two files are from different exports; export the model again."
-        case let .manifestEntryMismatch(key, field, manifest, weights):
-            return "Tensor `\(key)`: the manifest says \(field) \(manifest) but the weights file has \(weights). "
+        case let .manifestEntryMismatch(path, key, field, manifest, weights):
+            return "Tensor `\(key)`: the manifest says \(field) \(manifest) but \(path) has \(weights). "
                 + "The two files are from different exports; export the model again."
-        case let .checksumMismatch(key, expected, actual):
-            return "Tensor `\(key)` has XXH64 checksum \(actual), but the manifest expects \(expected). "
+        case let .checksumMismatch(path, key, expected, actual):
+            return "Tensor `\(key)` in \(path) has XXH64 checksum \(actual), but the manifest expects \(expected). "
                 + "The weights file was changed or damaged; export the model again."
         case let .invalidConfiguration(reason):
             return "The voice configuration is not usable: \(reason). Export the voice again or report the model."
@@ -117,6 +123,9 @@ public enum RVCError: Error, Equatable, CustomStringConvertible {
         case let .goldenTensorShape(name, expected, actual):
             return "Tensor `\(name)` has shape \(actual) but \(expected) was expected. "
                 + "The inputs were recorded for another model; record them again for this one."
+        case let .goldenTensorChecksum(path, name):
+            return "\(path): the bytes of `\(name)` do not match the sha256 in index.json beside it; the file was "
+                + "changed or damaged after it was written. Record the golden set again."
         case let .layoutUnsupported(name, layout, wanted):
             return "Tensor `\(name)` has layout \(layout), which cannot be turned into \(wanted). "
                 + "Record the golden set again."

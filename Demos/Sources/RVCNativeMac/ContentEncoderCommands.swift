@@ -66,8 +66,7 @@ func loadSpeech(_ path: String) throws -> Tensor {
         return Tensor(shape: [1, samples.count], data: samples)
     }
     let golden = try GoldenSet(path: path)
-    guard golden.contains("audio") else { throw RVCError.goldenTensorMissing(name: "audio") }
-    var audio = try golden.file.tensor("audio")
+    var audio = try golden.storedTensor("audio")
     if audio.rank == 1 { audio = audio.reshaped([1, audio.count]) }
     guard audio.rank == 2 else {
         throw RVCError.inputInvalid(name: "audio", reason: "shape \(audio.shape) is not (samples) or (batch, samples)")

@@ -39,8 +39,7 @@ func inputsAreForRMVPE(_ arguments: ArraySlice<String>) -> Bool {
 func loadAudio(_ path: String) throws -> (audio: Tensor, padMode: FramePadMode?) {
     let golden = try GoldenSet(path: path)
     if let index = golden.index, index.kind != "rmvpe" { throw RMVPEError.goldenKind(path: path, found: index.kind) }
-    guard golden.contains("audio") else { throw RVCError.goldenTensorMissing(name: "audio") }
-    var audio = try golden.file.tensor("audio")
+    var audio = try golden.storedTensor("audio")
     if audio.rank == 1 { audio = audio.reshaped([1, audio.count]) }
     guard audio.rank == 2 else {
         throw RVCError.inputInvalid(name: "audio", reason: "shape \(audio.shape) is not (samples) or (batch, samples)")

@@ -1,8 +1,9 @@
 import Foundation
 import RVCNative
 
-// A thin command line over RVCNative: parse, call, print. Errors end the process with one line and a
-// non-zero exit code (2 for usage mistakes, 1 for unusable files).
+// A thin command line over RVCNative: parse, call, print. Errors end the process with one line and exit
+// code 2, for usage mistakes and unusable files alike, as `rvc-ios` does (which keeps 1 for a parity
+// divergence, something this tool never judges).
 
 reexecuteWithCPUsBLASKernelIfNeeded()  // before anything else: see BLASKernelSelection.swift
 
@@ -147,6 +148,11 @@ func loadVoiceAndInputs(_ options: ParsedOptions) throws -> (Synthesizer, Golden
 }
 
 func runCommand(_ arguments: ArraySlice<String>) throws {
+    // The inputs are read first, so a damaged golden set is refused as itself rather than taken for a voice's
+    // inputs (each test below sees an unreadable set as "not mine").
+    if let position = arguments.firstIndex(of: "--inputs"), arguments.index(after: position) < arguments.endIndex {
+        _ = try GoldenSet(path: arguments[arguments.index(after: position)])
+    }
     // The golden index's kind picks the model: RMVPE sets go to RMVPECommands.swift.
     if inputsAreForRMVPE(arguments) { return try runRMVPECommand(arguments) }
     if inputsAreForIndex(arguments) { return try runIndexCommand(arguments) }  // IndexCommands.swift
@@ -291,7 +297,7 @@ func main() -> Int32 {
         return 2
     } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        return 1
+        return 2
     }
 }
 

@@ -103,7 +103,9 @@ enum ContentEncoderFixtures {
 
     @Test func aVoiceManifestIsRefusedAsNotAContentEncoder() throws {
         let path = Repository.fixtures.appendingPathComponent("tiny-v2-40k.manifest.json").path
-        #expect(rvcError { _ = try ContentEncoderManifest.load(path: path) } == .manifestKind(path: path, found: "voice"))
+        #expect(throws: ContentEncoderError.manifestKind(path: path, found: "voice")) {
+            _ = try ContentEncoderManifest.load(path: path)
+        }
     }
 
     @Test func audioShorterThanOneFrameIsRefused() throws {

@@ -62,7 +62,7 @@ import Testing
         var changed = try original.tensor("dec.conv_post.weight")
         changed.data[0] += 1e-3
         let weights = try rewrittenWeights(original, replacing: ["dec.conv_post.weight": changed])
-        guard case .checksumMismatch("dec.conv_post.weight", _, _)? = rvcError({ try manifest.verify(weights) }) else {
+        guard case .checksumMismatch(_, "dec.conv_post.weight", _, _)? = rvcError({ try manifest.verify(weights) }) else {
             Issue.record("expected checksumMismatch for dec.conv_post.weight")
             return
         }
@@ -71,14 +71,14 @@ import Testing
     @Test func refusesWeightsLackingAListedTensor() throws {
         let manifest = try VoiceManifest.load(path: Self.manifestURL.path)
         let weights = try rewrittenWeights(try SafeTensorsFile(path: Self.weightsURL.path), removing: ["emb_g.weight"])
-        #expect(rvcError { try manifest.verify(weights) } == .manifestTensorNotInWeights(key: "emb_g.weight"))
+        #expect(rvcError { try manifest.verify(weights) } == .manifestTensorNotInWeights(path: weights.path, key: "emb_g.weight"))
     }
 
     @Test func refusesWeightsWithAnUnlistedTensor() throws {
         let manifest = try VoiceManifest.load(path: Self.manifestURL.path)
         let weights = try rewrittenWeights(try SafeTensorsFile(path: Self.weightsURL.path),
                                            replacing: ["stray.weight": Tensor(shape: [1], data: [0])])
-        #expect(rvcError { try manifest.verify(weights) } == .weightsTensorNotInManifest(key: "stray.weight"))
+        #expect(rvcError { try manifest.verify(weights) } == .weightsTensorNotInManifest(path: weights.path, key: "stray.weight"))
     }
 
     @Test func refusesAShapeThatDisagreesWithTheManifest() throws {
@@ -92,6 +92,7 @@ import Testing
         let manifest = try VoiceManifest.parse(data, path: "m.json")
         let weights = try SafeTensorsFile(path: Self.weightsURL.path)
         #expect(rvcError { try manifest.verify(weights) }
-                == .manifestEntryMismatch(key: "emb_g.weight", field: "shape", manifest: "[3, 9]", weights: "[3, 8]"))
+                == .manifestEntryMismatch(path: weights.path, key: "emb_g.weight", field: "shape", manifest: "[3, 9]",
+                                          weights: "[3, 8]"))
     }
 }

@@ -32,7 +32,11 @@ public struct GoldenIndex: Decodable, Sendable {
     public let tensors: [TensorEntry]
 
     public static func load(path: String) throws -> GoldenIndex {
-        let data = try readFile(path)
+        try parse(try readFile(path), path: path)
+    }
+
+    /// `load` for bytes already read; `path` names them in errors.
+    public static func parse(_ data: Data, path: String) throws -> GoldenIndex {
         let index: GoldenIndex
         do {
             index = try VoiceManifest.decoder().decode(GoldenIndex.self, from: data)
@@ -89,10 +93,30 @@ public struct GoldenSet {
         index?.entry(name)?.layout ?? file.metadata["layout.\(name)"] ?? VoiceTensors.goldenLayout(of: name)
     }
 
+    /// Checks a golden set's tensor against its `index.json` entry before it is used: the stored shape, and the
+    /// sha256 of its bytes, so a golden file damaged or changed after it was written is refused rather than run
+    /// on. Each tensor is hashed when it is read, so a run pays only for the tensors it reads. A bare inputs
+    /// file has no index and nothing to check against.
+    private func checkAgainstIndex(_ name: String) throws {
+        guard let entry = index?.entry(name) else { return }
+        let stored = try file.entry(name)
+        guard stored.shape == entry.shape else {
+            throw RVCError.goldenTensorShape(name: name, expected: entry.shape, actual: stored.shape)
+        }
+        let digest = try file.withRawBytes(name) { SHA256.hexDigest($0) }
+        guard digest == entry.sha256 else { throw RVCError.goldenTensorChecksum(path: file.path, name: name) }
+    }
+
+    /// Tensor `name` as Float32, in the layout it is stored in, checked against the index.
+    public func storedTensor(_ name: String) throws -> Tensor {
+        guard contains(name) else { throw RVCError.tensorNotInFile(path: file.path, key: name) }
+        try checkAgainstIndex(name)
+        return try file.tensor(name)
+    }
+
     /// Tensor `name` as Float32 in `layout` (e.g. `BTC`), transposed from how it is stored.
     public func tensor(_ name: String, layout: String) throws -> Tensor {
-        guard contains(name) else { throw RVCError.goldenTensorMissing(name: name) }
-        let stored = try file.tensor(name)
+        let stored = try storedTensor(name)
         guard let storedLayout = storedLayout(of: name), storedLayout.count == stored.rank else {
             throw RVCError.layoutUnsupported(name: name, layout: storedLayout(of: name) ?? "unknown", wanted: layout)
         }
@@ -104,7 +128,8 @@ public struct GoldenSet {
 
     /// Integer tensor `name` (lengths, indices), flattened.
     public func int32Values(_ name: String) throws -> (shape: [Int], values: [Int32]) {
-        guard contains(name) else { throw RVCError.goldenTensorMissing(name: name) }
+        guard contains(name) else { throw RVCError.tensorNotInFile(path: file.path, key: name) }
+        try checkAgainstIndex(name)
         return try file.int32Values(name)
     }
 }

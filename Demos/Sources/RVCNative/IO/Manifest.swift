@@ -87,6 +87,8 @@ public struct VoiceManifest: Decodable, Sendable {
             throw error
         } catch let error as IndexError {
             throw error
+        } catch let error as ContentEncoderError {
+            throw error
         } catch let error as DecodingError {
             throw RVCError.manifestUnreadable(path: path, reason: describeDecodingError(error))
         } catch {
@@ -101,19 +103,19 @@ public struct VoiceManifest: Decodable, Sendable {
     public func verify(_ weights: SafeTensorsFile) throws {
         let listed = Set(tensors.map(\.key))
         if let extra = weights.keys.first(where: { !listed.contains($0) }) {
-            throw RVCError.weightsTensorNotInManifest(key: extra)
+            throw RVCError.weightsTensorNotInManifest(path: weights.path, key: extra)
         }
         for expected in tensors {
             guard let stored = weights.entries[expected.key] else {
-                throw RVCError.manifestTensorNotInWeights(key: expected.key)
+                throw RVCError.manifestTensorNotInWeights(path: weights.path, key: expected.key)
             }
             guard stored.shape == expected.shape else {
                 throw RVCError.manifestEntryMismatch(
-                    key: expected.key, field: "shape", manifest: "\(expected.shape)", weights: "\(stored.shape)")
+                    path: weights.path, key: expected.key, field: "shape", manifest: "\(expected.shape)", weights: "\(stored.shape)")
             }
             guard stored.dtype.manifestName == expected.dtype else {
                 throw RVCError.manifestEntryMismatch(
-                    key: expected.key, field: "dtype", manifest: expected.dtype, weights: stored.dtype.manifestName)
+                    path: weights.path, key: expected.key, field: "dtype", manifest: expected.dtype, weights: stored.dtype.manifestName)
             }
         }
         // Hashing every byte is the slow part of checking: tensors are hashed in parallel, then checked in order.
@@ -127,7 +129,7 @@ public struct VoiceManifest: Decodable, Sendable {
             }
         }
         for (expected, actual) in zip(tensors, digests) where actual != expected.xxh64.lowercased() {
-            throw RVCError.checksumMismatch(key: expected.key, expected: expected.xxh64, actual: actual)
+            throw RVCError.checksumMismatch(path: weights.path, key: expected.key, expected: expected.xxh64, actual: actual)
         }
     }
 }

@@ -55,8 +55,13 @@ public struct ContentEncoderConfiguration: Decodable, Equatable, Sendable {
                     "null or a whole number >= 1")
         var field = 1, hop = 1
         for layer in a.convLayers {
-            field += (layer[1] - 1) * hop
-            hop *= layer[2]
+            // A manifest's kernels and strides are any whole numbers, so the products are checked for overflow.
+            let span = (layer[1] - 1).multipliedReportingOverflow(by: hop)
+            let wider = field.addingReportingOverflow(span.partialValue)
+            let longer = hop.multipliedReportingOverflow(by: layer[2])
+            try require(!(span.overflow || wider.overflow || longer.overflow), "architecture.conv_layers", a.convLayers,
+                        "kernels and strides whose receptive field fits 64 bits")
+            (field, hop) = (wider.partialValue, longer.partialValue)
         }
         try require(field == receptiveField && hop == hopLength, "receptive_field / hop_length",
                     "\(receptiveField) / \(hopLength)", "\(field) / \(hop), what conv_layers give")
@@ -82,10 +87,14 @@ public struct ContentEncoderManifest: Sendable {
     private struct Block: Decodable { let hubert: ContentEncoderConfiguration }
 
     public static func load(path: String) throws -> ContentEncoderManifest {
-        let data = try readFile(path)
-        return try VoiceManifest.parseChecked(data, path: path) { decoder in
+        try parse(try readFile(path), path: path)
+    }
+
+    /// `load` for bytes already read; `path` names them in errors.
+    public static func parse(_ data: Data, path: String) throws -> ContentEncoderManifest {
+        try VoiceManifest.parseChecked(data, path: path) { decoder in
             let kind = try decoder.decode(KindProbe.self, from: data).kind
-            guard kind == "hubert" else { throw RVCError.manifestKind(path: path, found: kind) }
+            guard kind == "hubert" else { throw ContentEncoderError.manifestKind(path: path, found: kind) }
             let common = try decoder.decode(VoiceManifest.self, from: data)
             let block = try decoder.decode(Block.self, from: data)
             return (common, ContentEncoderManifest(common: common, configuration: block.hubert))
@@ -112,6 +121,7 @@ public struct ContentEncoderGoldenExtra: Decodable, Sendable {
 }
 
 public enum ContentEncoderError: Error, Equatable, CustomStringConvertible {
+    case manifestKind(path: String, found: String)
     case unsupportedConfiguration(field: String, value: String, supported: String)
     case audioTooShort(samples: Int, minimum: Int)
     case noFinalProj
@@ -119,6 +129,9 @@ public enum ContentEncoderError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case let .manifestKind(path, found):
+            return "\(path) describes a `\(found)` model, not a content encoder. "
+                + "Pass the manifest `rvc-ios export --hubert PATH` wrote."
         case let .unsupportedConfiguration(field, value, supported):
             return "The content encoder manifest's `\(field)` is \(value); this build supports \(supported). "
                 + "Export the encoder again with the rvc-ios version matching this build."

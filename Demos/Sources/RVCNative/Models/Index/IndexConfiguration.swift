@@ -19,6 +19,9 @@ public struct IndexConfiguration: Decodable, Equatable, Sendable {
     /// faiss scans at most every list.
     public var probes: Int { min(nprobe, nlist) }
 
+    /// Neighbours per query this build searches for at most (upstream asks for 8).
+    public static let maximumK = 1024
+
     public func validate() throws {
         func require(_ ok: Bool, _ field: String, _ value: Any, _ supported: String) throws {
             if !ok { throw IndexError.unsupportedConfiguration(field: "index.\(field)", value: "\(value)", supported: supported) }
@@ -31,6 +34,8 @@ public struct IndexConfiguration: Decodable, Equatable, Sendable {
         }
         // Ids are held as Int32 here; RVC's indexes hold at most 200 000 vectors (more are reduced by k-means).
         try require(ntotal < Int(Int32.max), "ntotal", ntotal, "fewer than 2^31 vectors")
+        // The search keeps k results per frame; no file bounds k, so an unbounded one would size that allocation.
+        try require(k <= Self.maximumK, "k", k, "a whole number from 1 to \(Self.maximumK) (RVC searches 8)")
     }
 }
 
@@ -44,8 +49,12 @@ public struct IndexManifest: Sendable {
     private struct Block: Decodable { let index: IndexConfiguration }
 
     public static func load(path: String) throws -> IndexManifest {
-        let data = try readFile(path)
-        return try VoiceManifest.parseChecked(data, path: path) { decoder in
+        try parse(try readFile(path), path: path)
+    }
+
+    /// `load` for bytes already read; `path` names them in errors.
+    public static func parse(_ data: Data, path: String) throws -> IndexManifest {
+        try VoiceManifest.parseChecked(data, path: path) { decoder in
             let kind = try decoder.decode(KindProbe.self, from: data).kind
             guard kind == "index" else { throw IndexError.manifestKind(path: path, found: kind) }
             let common = try decoder.decode(VoiceManifest.self, from: data)

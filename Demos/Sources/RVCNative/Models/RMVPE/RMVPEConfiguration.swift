@@ -59,6 +59,9 @@ public struct RMVPEConfiguration: Decodable, Equatable, Sendable {
     public let framePadMode: String
     public let decode: Decode
 
+    /// The largest STFT this build computes (upstream's is 1024).
+    public static let maximumFFTSize = 8192
+
     /// Everything this port computes one way only, checked once so the model code can rely on it.
     public func validate() throws {
         func require(_ ok: Bool, _ field: String, _ value: Any, _ supported: String) throws {
@@ -79,7 +82,12 @@ public struct RMVPEConfiguration: Decodable, Equatable, Sendable {
         let levels = 1 << min(a.enDeLayers, 30)
         try require(frameMultiple % levels == 0 && a.nMels % levels == 0, "architecture.en_de_layers", a.enDeLayers,
                     "a depth whose 2^levels divides frame_multiple (\(frameMultiple)) and n_mels (\(a.nMels))")
-        try require(mel.nFft >= 4 && mel.nFft & (mel.nFft - 1) == 0, "mel.n_fft", mel.nFft, "a power of two")
+        // The window, the FFT's tables and the filterbank are sized by n_fft and n_mels, which no weight
+        // bounds: both are capped so a manifest cannot claim terabytes (upstream: 1024 and 128).
+        try require(mel.nFft >= 4 && mel.nFft <= Self.maximumFFTSize && mel.nFft & (mel.nFft - 1) == 0, "mel.n_fft",
+                    mel.nFft, "a power of two from 4 to \(Self.maximumFFTSize)")
+        try require(mel.nMels >= 1 && mel.nMels <= mel.nFft / 2 + 1, "mel.n_mels", mel.nMels,
+                    "a whole number from 1 to n_fft / 2 + 1 (\(mel.nFft / 2 + 1))")
         try require(mel.winLength == mel.nFft, "mel.win_length", mel.winLength, "n_fft (\(mel.nFft))")
         try require(mel.hopLength >= 1, "mel.hop_length", mel.hopLength, "a whole number >= 1")
         try require(mel.window == "hann_periodic", "mel.window", mel.window, "hann_periodic")
@@ -125,8 +133,12 @@ public struct RMVPEManifest: Sendable {
     /// Reads and checks an RMVPE manifest: the checks every manifest gets (`VoiceManifest.parseChecked`),
     /// its kind, PyTorch's gate order and the `rmvpe` block (`RMVPEConfiguration.validate`).
     public static func load(path: String) throws -> RMVPEManifest {
-        let data = try readFile(path)
-        return try VoiceManifest.parseChecked(data, path: path) { decoder in
+        try parse(try readFile(path), path: path)
+    }
+
+    /// `load` for bytes already read; `path` names them in errors.
+    public static func parse(_ data: Data, path: String) throws -> RMVPEManifest {
+        try VoiceManifest.parseChecked(data, path: path) { decoder in
             let kind = try decoder.decode(KindProbe.self, from: data).kind
             guard kind == "rmvpe" else { throw RMVPEError.manifestKind(path: path, found: kind) }
             let common = try decoder.decode(VoiceManifest.self, from: data)

@@ -37,6 +37,9 @@ public struct Configuration: Decodable, Equatable, Sendable {
     /// `TextEncoder*`'s `nn.Embedding(256, hidden)` for coarse pitch.
     public static let pitchBins = 256
 
+    /// Upstream's voices have 4 or 5 upsampling stages.
+    public static let maximumUpsampleStages = 16
+
     /// Output samples per feature frame: the product of the upsampling rates.
     public var upsampleFactor: Int { upsampleRates.reduce(1, *) }
 
@@ -97,6 +100,9 @@ public struct Configuration: Decodable, Equatable, Sendable {
         try require(resblockKernelSizes.allSatisfy { $0 > 0 }, "resblock_kernel_sizes must be positive")
         try require(!upsampleRates.isEmpty && upsampleRates.count == upsampleKernelSizes.count,
                     "upsample_rates and upsample_kernel_sizes differ in length or are empty")
+        // Each stage halves the channels; 2^stages must stay a whole number for the check below.
+        try require(upsampleRates.count <= Self.maximumUpsampleStages,
+                    "there are \(upsampleRates.count) upsampling stages; at most \(Self.maximumUpsampleStages) are supported")
         for (rate, kernel) in zip(upsampleRates, upsampleKernelSizes) {
             // ConvTranspose1d(k, u, padding=(k-u)/2) yields exactly u samples per input frame only then.
             try require(rate > 0 && kernel >= rate && (kernel - rate) % 2 == 0,
