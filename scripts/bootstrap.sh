@@ -2,13 +2,15 @@
 # One entry point for a fresh machine: install everything, then run the main job or the whole test suite.
 #   bash scripts/bootstrap.sh demo   # set up, then `rvc-ios parity` on the embedded full-size demo voice
 #   bash scripts/bootstrap.sh test   # set up, then pytest (default + full-size set), swift build/test, fuzz smoke
-#                                    # runs, the sanitizer jobs and the end-to-end parity
+#                                    # runs and the end-to-end parity
+#   bash scripts/bootstrap.sh sanitize  # set up, then the sanitizer jobs: swift test under ASan and TSan, the
+#                                    # native MLX extension under ASan + UBSan (about 10 minutes more)
 set -euo pipefail
 
 mode="${1:-}"
 case "$mode" in
-  demo|test|setup) ;;
-  *) echo "usage: bash scripts/bootstrap.sh demo|test|setup" >&2; exit 2 ;;
+  demo|test|sanitize|setup) ;;
+  *) echo "usage: bash scripts/bootstrap.sh demo|test|sanitize|setup" >&2; exit 2 ;;
 esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,6 +62,15 @@ case "$mode" in
   setup)
     build_swift
     ;;
+  sanitize)
+    # Kept out of `test` so that stays well under 20 minutes; each job exits non-zero on any report.
+    say "swift test under AddressSanitizer"
+    bash scripts/sanitize_swift.sh address
+    say "swift test under ThreadSanitizer"
+    bash scripts/sanitize_swift.sh thread
+    say "the native MLX extension under AddressSanitizer + UndefinedBehaviorSanitizer"
+    bash scripts/sanitize_native.sh
+    ;;
   demo)
     build_swift
     say "rvc-ios parity (embedded full-size demo voice: export, golden, Swift chained + teacher-forced, diff)"
@@ -97,12 +108,6 @@ case "$mode" in
     # long runs are in the README. Then the sanitizer jobs.
     say "fuzz smoke: every Swift and Python target, ${RVC_IOS_FUZZ_SMOKE_SECONDS:-5} s each"
     bash scripts/fuzz.sh all "${RVC_IOS_FUZZ_SMOKE_SECONDS:-5}"
-    say "swift test under AddressSanitizer"
-    bash scripts/sanitize_swift.sh address
-    say "swift test under ThreadSanitizer"
-    bash scripts/sanitize_swift.sh thread
-    say "the native MLX extension under AddressSanitizer + UndefinedBehaviorSanitizer"
-    bash scripts/sanitize_native.sh
     # The main job end to end: the full-size demo voice through export, golden, the release Swift build
     # (chained and teacher-forced) and the diff; exits non-zero if any stage is below its floor.
     say "rvc-ios parity (end to end, full-size demo voice)"
