@@ -67,8 +67,8 @@ run_swift() {
   mkdir -p "$corpus" "$crashes"
   echo "==> fuzz $target for ${seconds}s (corpus $corpus, crashes kept in $crashes)" >&2
   # -malloc_limit_mb: a reader allocating a claimed size before checking it against the file is a finding.
-  # -timeout: any one input taking seconds is a hang. Leak checks are off: the Swift runtime's metadata
-  # caches look like leaks to LeakSanitizer, and a leak is not what a hostile file can exploit here.
+  # -timeout: any one input taking seconds is a hang. libFuzzer's leak check stays on: an input whose run
+  # leaves memory allocated is a finding too.
   # malloc_context_size=0: recording every allocation's stack is a fifth of an input's time; a crash input is
   # replayed with full stacks by running the binary on it (printed below). SWIFT_BACKTRACE: the Swift
   # runtime's own crash backtracer would take minutes reading memory under ASan; libFuzzer's report suffices.
@@ -76,7 +76,7 @@ run_swift() {
   [ "$target" = wav ] && dictionary="Demos/Fuzz/wav.dict"
   local status=0
   SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="${ASAN_OPTIONS:-malloc_context_size=0}" RVC_FUZZ_TARGET="$target" "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -malloc_limit_mb=512 -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$crashes/" -dict="$dictionary" \
+    -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$crashes/" -dict="$dictionary" \
     "$@" "$corpus" "$seeds/$target" || status=$?
   if [ "$status" -ne 0 ]; then
     echo "fuzz $target FAILED (exit $status); inputs kept in $crashes:" >&2

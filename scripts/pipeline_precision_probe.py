@@ -182,9 +182,8 @@ def float64_content_encoder(encoder, architecture: Mapping[str, Any]):
 
 def synthesizer_inputs_of(call: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]:
     """One recorded `net_g.infer(phone, phone_lengths, [pitch, pitchf,] sid)` call's arguments by golden name."""
-    args = [a.numpy() for a in call["args"]]
     names = ("phone", "phone_lengths", "pitch", "pitchf", "sid") if f0 else ("phone", "phone_lengths", "sid")
-    return dict(zip(names, args))
+    return dict(zip(names, (a.numpy() for a in call["args"])))
 
 
 def segment_noise(noise: Mapping[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
@@ -194,6 +193,14 @@ def segment_noise(noise: Mapping[str, np.ndarray], k: int) -> dict[str, np.ndarr
 
 def widened(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: value.astype(np.float64) if value.dtype == np.float32 else value for name, value in inputs.items()}
+
+
+def prefixed(prefix: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{prefix}{name}": value for name, value in tensors.items()}
+
+
+def unprefixed(prefix: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name[len(prefix):]: tensors[name] for name in tensors if name.startswith(prefix)}
 
 
 def snr(reference: np.ndarray, candidate: np.ndarray) -> float:
@@ -228,6 +235,7 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    sys.stdout.flush()
 
 
 SWAPS = (("a, our pitchf", "pitchf"), ("a, our phone", "phone"))
@@ -265,73 +273,146 @@ def ours_stage_by_stage(model, voice, feed: Mapping[str, np.ndarray], references
     return figures
 
 
-def compare_segment(setup, k: int, run_a, ours, run_b_full, net_g64, saved: dict | None) -> dict[str, np.ndarray]:
-    """Print segment k's stage table; return each variant's segment audio (and fill `saved` if given)."""
+# --- the phases, each in its own process (a full-size 40 s segment's float64 and MLX runs do not fit in one
+# process beside everything before them); they hand over through .npz files in a work folder ---
+
+INPUT_NAMES = ("phone", "pitchf", "pitch")
+
+
+@contextlib.contextmanager
+def demo_setup(args):
+    """The slow test's assets (`DemoParitySetup`), written afresh for this phase (they come from seeds)."""
+    from rvc_ios_tools.pipeline.upstream import DemoParitySetup
+
+    say(f"demo assets ({PRESETS[args.size]}, {args.size} RMVPE and content encoder, index)")
+    with tempfile.TemporaryDirectory(dir=args.workdir) as root:
+        yield DemoParitySetup(Path(root), PRESETS[args.size], args.size, with_index=True)
+
+
+def speech_and_options(args):
+    from rvc_ios_tools.hubert.demo import synthesized_speech
+    from rvc_ios_tools.pipeline.convert import ConvertOptions
+
+    return synthesized_speech(int(args.seconds * 16000)), ConvertOptions()
+
+
+def pipeline_arguments(setup, speech, options) -> dict[str, Any]:
+    return dict(target_rate=setup.rate, version=setup.version, f0=setup.f0, audio=speech,
+                index_path=setup.index_path, options=options)
+
+
+def phase_pipelines(args) -> None:
+    """(a) upstream's float32 pipeline and (c) ours with its draws -> pipelines.npz."""
+    from rvc_ios_tools.pipeline.convert import convert
+    from rvc_ios_tools.pipeline.upstream import run_upstream_pipeline
+
+    with demo_setup(args) as setup:
+        speech, options = speech_and_options(args)
+        say("(a) upstream's pipeline, float32")
+        run_a = run_upstream_pipeline(setup.net_g, setup.encoder, setup.rmvpe, **pipeline_arguments(setup, speech, options))
+        say("(c) ours, with (a)'s draws")
+        ours = convert(setup.networks, speech, options, noise=run_a["noise"])
+        tensors = {"segments": np.array(len(run_a["calls"])), "filtered": ours["filtered"], **run_a["noise"],
+                   "a.float_output": run_a["float_output"], "a.output": run_a["output"],
+                   "c pipeline.float_output": ours["rms_mixed"], "c pipeline.output": ours["output"]}
+        for k, call in enumerate(run_a["calls"]):
+            tensors.update(prefixed(f"a.{k}.", {**synthesizer_inputs_of(call, setup.f0), "audio": call["audio"]}))
+            tensors.update({f"c pipeline.{k}.{name}": ours[f"segment.{k}.{name}"]
+                            for name in (*INPUT_NAMES, "audio") if f"segment.{k}.{name}" in ours})
+        np.savez(args.workdir / "pipelines.npz", **tensors)
+
+
+def phase_float64_pipeline(args) -> None:
+    """(b full) upstream's pipeline with its three networks in float64 and (a)'s draws -> float64_pipeline.npz."""
+    from rvc_ios_tools.pipeline.upstream import run_upstream_pipeline
+    from rvc_ios_tools.voice.upstream import upstream_model
+
+    with demo_setup(args) as setup:
+        speech, options = speech_and_options(args)
+        noise = {name: value for name, value in np.load(args.workdir / "pipelines.npz").items() if ".noise." in name}
+        say("(b full) upstream's pipeline, float64 (content encoder, RMVPE, synthesizer), with (a)'s draws")
+        net_g64 = float64_model(upstream_model(setup.checkpoint))
+        convolutions_in_chunks(net_g64)
+        encoder64 = float64_content_encoder(setup.encoder, setup.assets.hubert_architecture)
+        with float64_by_default(), replaying_draws(net_g64, noise):
+            run = run_upstream_pipeline(net_g64, encoder64, Float64RMVPE(setup.rmvpe), **pipeline_arguments(setup, speech, options))
+        tensors = {"b full.float_output": run["float_output"], "b full.output": run["output"]}
+        for k, call in enumerate(run["calls"]):
+            inputs = synthesizer_inputs_of(call, setup.f0)
+            tensors.update(prefixed(f"b full.{k}.", {**{n: inputs[n] for n in INPUT_NAMES if n in inputs}, "audio": call["audio"]}))
+        np.savez(args.workdir / "float64_pipeline.npz", **tensors)
+
+
+def phase_segment(args) -> None:
+    """Segment k's synthesizer: (a) again with every stage, (b) float64, ours chained and stage by stage, and
+    upstream with one of our inputs; prints its tables and writes each variant's audio to segment_K.npz."""
     from rvc_ios_tools.voice.reference import synthesize, voice_spec
-    from rvc_ios_tools.voice.upstream import run_upstream_voice
+    from rvc_ios_tools.voice.upstream import run_upstream_voice, upstream_model
 
-    f0, model, voice = setup.f0, setup.networks.synthesizer, setup.networks.voice
-    call = run_a["calls"][k]
-    inputs, noise = synthesizer_inputs_of(call, f0), segment_noise(run_a["noise"], k)
-    ours_inputs = {"phone": ours[f"segment.{k}.phone"], "pitchf": ours.get(f"segment.{k}.pitchf")}
-    table = voice_spec(voice).stage_table()
-    names = [spec.name for spec in table.tensors if spec.stage is not None and spec.name not in ("g", "x_mask")]
-    columns: dict[str, dict[str, float]] = {}
+    import mlx.core as mx  # after the package, which loads OpenBLAS before mlx
 
-    say(f"segment {k}: upstream's synthesizer, float32, on (a)'s inputs")
-    a = run_upstream_voice(setup.net_g, f0, inputs, noise)
-    say(f"segment {k}: upstream's synthesizer, float64, on (a)'s inputs")
-    with float64_by_default():
-        b = run_upstream_voice(net_g64, f0, widened(inputs), noise)
-    return_freed_memory()
-    say(f"segment {k}: ours on (a)'s inputs, chained and stage by stage")
-    columns["a/b"] = {name: snr(b[name], a[name]) for name in names}
-    audio = {"a": a["audio"], "b": b["audio"], "c": synthesize(model, inputs, noise)}
-    chained = ours_stage_by_stage(model, voice, {**inputs, **noise}, {"a": a, "b": b}, chained=True, keep=saved_names(f0))
-    local = ours_stage_by_stage(model, voice, {**inputs, **noise, **a}, {"a": a}, chained=False, keep=())
-    columns["b/c"], columns["a/c"], columns["a/c local"] = chained["b"], chained["a"], local["a"]
-    if saved is not None:
-        for name in saved_names(f0):
-            for label, run in (("a", a), ("b", b), ("c", chained["kept"])):
-                saved[f"segment.{k}.{label}.{name}"] = run[name]
-    del b, chained
-    for label, name in SWAPS:
-        if ours_inputs[name] is not None:
-            say(f"segment {k}: upstream's synthesizer, float32, with our {name}")
-            swapped = run_upstream_voice(setup.net_g, f0, {**inputs, name: ours_inputs[name]}, noise)
-            columns[f"a/({label})"] = {n: snr(a[n], swapped[n]) for n in names}
-            audio[label] = swapped["audio"]
-            del swapped
-    del a
+    mx.set_cache_limit(0)  # no freed buffers kept: a full-size 40 s segment's stages are large
+    k = args.segment
+    with demo_setup(args) as setup:
+        f0, model, voice = setup.f0, setup.networks.synthesizer, setup.networks.voice
+        runs = {**np.load(args.workdir / "pipelines.npz"), **np.load(args.workdir / "float64_pipeline.npz")}
+        inputs, noise = unprefixed(f"a.{k}.", runs), segment_noise(runs, k)
+        recorded_audio = inputs.pop("audio")
+        ours_inputs, b_full = unprefixed(f"c pipeline.{k}.", runs), unprefixed(f"b full.{k}.", runs)
+        table = voice_spec(voice).stage_table()
+        names = [spec.name for spec in table.tensors if spec.stage is not None and spec.name not in ("g", "x_mask")]
+        columns: dict[str, dict[str, float]] = {}
+        saved: dict[str, np.ndarray] = {}
 
-    frames = inputs["phone"].shape[1]
-    header = ["stage", "a/b", "b/c", "a/c", "a/c local", *(f"a/({label})" for label, _ in SWAPS)]
-    rows = [[name, *(cell(columns.get(column, {}).get(name)) for column in header[1:])] for name in names]
-    b_full, c_pipeline = run_b_full["calls"][k]["audio"], ours[f"segment.{k}.audio"]
-    rows += [
-        ["audio via `synthesize` (convert's path)", "-", cell(snr(audio["b"], audio["c"])), cell(snr(audio["a"], audio["c"])),
-         "-", "-", "-"],
-        ["audio, (a) re-run / (a) in the pipeline", "-", "-", cell(snr(call["audio"], audio["a"])), "-", "-", "-"],
-        ["audio, c = c pipeline (from our own inputs)", "-", cell(snr(audio["b"], c_pipeline)), cell(snr(audio["a"], c_pipeline)),
-         "-", "-", "-"],
-        ["audio, b = b full (float64 pipeline)", cell(snr(b_full, audio["a"])), cell(snr(b_full, audio["c"])), "-", "-", "-", "-"],
-        ["audio, b = b full, c = c pipeline", "-", cell(snr(b_full, c_pipeline)), "-", "-", "-", "-"],
-    ]
-    print_table(f"Segment {k} ({frames} frames, {frames / 100:.1f} s): SNR in dB, reference first", header, rows)
-    wide_inputs = synthesizer_inputs_of(run_b_full["calls"][k], f0)
-    print_table(f"Segment {k}: synthesizer inputs, SNR in dB against (a)",
-                ["input", "c pipeline", "b full"],
-                [["phone", cell(snr(inputs["phone"], ours_inputs["phone"])), cell(snr(inputs["phone"], wide_inputs["phone"]))],
-                 *([["pitchf", cell(snr(inputs["pitchf"], ours_inputs["pitchf"])), cell(snr(inputs["pitchf"], wide_inputs["pitchf"]))],
-                    ["coarse pitch frames differing", str(int(np.sum(inputs["pitch"] != ours[f"segment.{k}.pitch"]))),
-                     str(int(np.sum(inputs["pitch"] != wide_inputs["pitch"])))]] if f0 else [])])
-    sys.stdout.flush()
-    if saved is not None:
-        saved[f"segment.{k}.c_pipeline.audio"], saved[f"segment.{k}.b_full.audio"] = c_pipeline, b_full
-        saved.update({f"segment.{k}.a.{n}": v for n, v in inputs.items()})
-        saved.update({f"segment.{k}.c.{n}": v for n, v in ours_inputs.items() if v is not None})
-        saved.update({f"segment.{k}.b_full.{n}": v for n, v in wide_inputs.items()})
-    return audio
+        say(f"segment {k}: upstream's synthesizer, float32, on (a)'s inputs")
+        a = run_upstream_voice(setup.net_g, f0, inputs, noise)
+        say(f"segment {k}: upstream's synthesizer, float64, on (a)'s inputs")
+        net_g64 = float64_model(upstream_model(setup.checkpoint))
+        convolutions_in_chunks(net_g64)
+        with float64_by_default():
+            b = run_upstream_voice(net_g64, f0, widened(inputs), noise)
+        del net_g64
+        return_freed_memory()
+        columns["a/b"] = {name: snr(b[name], a[name]) for name in names}
+        say(f"segment {k}: ours on (a)'s inputs, chained and stage by stage")
+        saved["c.audio"] = synthesize(model, inputs, noise)
+        chained = ours_stage_by_stage(model, voice, {**inputs, **noise}, {"a": a, "b": b}, chained=True, keep=saved_names(f0))
+        columns["b/c"], columns["a/c"] = chained["b"], chained["a"]
+        saved.update({**prefixed("a.", {n: a[n] for n in saved_names(f0)}), **prefixed("b.", {n: b[n] for n in saved_names(f0)}),
+                      **prefixed("c chained.", chained["kept"])})
+        del b, chained
+        columns["a/c local"] = ours_stage_by_stage(model, voice, {**inputs, **noise, **a}, {"a": a}, chained=False, keep=())["a"]
+        for label, name in SWAPS:
+            if name in ours_inputs:
+                say(f"segment {k}: upstream's synthesizer, float32, with our {name}")
+                swapped = run_upstream_voice(setup.net_g, f0, {**inputs, name: ours_inputs[name]}, noise)
+                columns[f"a/({label})"] = {n: snr(a[n], swapped[n]) for n in names}
+                saved[f"{label}.audio"] = swapped["audio"]
+                del swapped
+        del a
+
+        audio = {"a": saved["a.audio"], "b": saved["b.audio"], "c": saved["c.audio"]}
+        header = ["stage", "a/b", "b/c", "a/c", "a/c local", *(f"a/({label})" for label, _ in SWAPS)]
+        rows = [[name, *(cell(columns.get(column, {}).get(name)) for column in header[1:])] for name in names]
+        rows += [
+            ["audio via `synthesize` (convert's path)", "-", cell(snr(audio["b"], audio["c"])), cell(snr(audio["a"], audio["c"])),
+             "-", "-", "-"],
+            ["audio, (a) re-run / (a) in the pipeline", "-", "-", cell(snr(recorded_audio, audio["a"])), "-", "-", "-"],
+            ["audio, c = c pipeline (from our own inputs)", "-", cell(snr(audio["b"], ours_inputs["audio"])),
+             cell(snr(audio["a"], ours_inputs["audio"])), "-", "-", "-"],
+            ["audio, b = b full (float64 pipeline)", cell(snr(b_full["audio"], audio["a"])), cell(snr(b_full["audio"], audio["c"])),
+             "-", "-", "-", "-"],
+            ["audio, b = b full, c = c pipeline", "-", cell(snr(b_full["audio"], ours_inputs["audio"])), "-", "-", "-", "-"],
+        ]
+        frames = inputs["phone"].shape[1]
+        print_table(f"Segment {k} ({frames} frames, {frames / 100:.1f} s): SNR in dB, reference first", header, rows)
+        input_rows = [["phone", cell(snr(inputs["phone"], ours_inputs["phone"])), cell(snr(inputs["phone"], b_full["phone"]))]]
+        if f0:
+            input_rows += [["pitchf", cell(snr(inputs["pitchf"], ours_inputs["pitchf"])), cell(snr(inputs["pitchf"], b_full["pitchf"]))],
+                           ["coarse pitch frames differing", str(int(np.sum(inputs["pitch"] != ours_inputs["pitch"]))),
+                            str(int(np.sum(inputs["pitch"] != b_full["pitch"])))]]
+        print_table(f"Segment {k}: synthesizer inputs against (a)'s (SNR in dB)", ["input", "c pipeline", "b full"], input_rows)
+        np.savez(args.workdir / f"segment_{k}.npz", **saved)
 
 
 def print_output_table(outputs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -349,63 +430,53 @@ def print_output_table(outputs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> 
                  "int16 max vs b (LSB)", "samples > 1 LSB vs b"], rows)
 
 
+def run_phase(args, phase: str, segment: int = 0) -> None:
+    import subprocess
+
+    subprocess.run([sys.executable, __file__, "--size", args.size, "--seconds", str(args.seconds), "--phase", phase,
+                    "--workdir", str(args.workdir), "--segment", str(segment)], check=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore", FutureWarning)  # rvc 0.3.5 uses torch's deprecated weight_norm
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(PRESETS), default="full",
                         help="full: the slow test's full-size voice, RMVPE and content encoder; tiny: the tiny ones")
     parser.add_argument("--seconds", type=float, default=45.0, help="seconds of espeak-ng speech (45: two segments)")
-    parser.add_argument("--save", type=Path, help="also write the segment audio, sources and inputs of every run here (.npz)")
+    parser.add_argument("--save", type=Path, help="also write every variant's segment audio and source, inputs and "
+                        "outputs here (.npz)")
+    parser.add_argument("--phase", choices=("pipelines", "float64-pipeline", "segment"), help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--segment", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.phase is not None:
+        {"pipelines": phase_pipelines, "float64-pipeline": phase_float64_pipeline, "segment": phase_segment}[args.phase](args)
+        return
 
-    from rvc_ios_tools.hubert.demo import synthesized_speech
-    from rvc_ios_tools.pipeline.convert import ConvertOptions, convert
-    from rvc_ios_tools.pipeline.upstream import DemoParitySetup, run_upstream_pipeline
-    from rvc_ios_tools.voice.upstream import upstream_model
+    from rvc_ios_tools.pipeline.convert import ConvertOptions
+    from rvc_ios_tools.voice.demo import preset
 
-    import mlx.core as mx  # after the package, which loads OpenBLAS before mlx
-
-    mx.set_cache_limit(0)  # no freed buffers kept: a full-size 40 s segment's stages are large
-    options = ConvertOptions()
-    saved: dict[str, np.ndarray] | None = {} if args.save else None
-    with tempfile.TemporaryDirectory() as tmp:
-        say(f"demo assets ({PRESETS[args.size]}, {args.size} RMVPE and content encoder, index)")
-        setup = DemoParitySetup(Path(tmp), PRESETS[args.size], args.size, with_index=True)
-        speech = synthesized_speech(int(args.seconds * 16000))
-        common = dict(target_rate=setup.rate, version=setup.version, f0=setup.f0, audio=speech,
-                      index_path=setup.index_path, options=options)
-        say("(a) upstream's pipeline, float32")
-        run_a = run_upstream_pipeline(setup.net_g, setup.encoder, setup.rmvpe, **common)
-        say("(c) ours, with (a)'s draws")
-        ours = convert(setup.networks, speech, options, noise=run_a["noise"])
-        mx.clear_cache()
-        return_freed_memory()
-        say("(b full) upstream's pipeline, float64 (content encoder, RMVPE, synthesizer), with (a)'s draws")
-        net_g64 = float64_model(upstream_model(setup.checkpoint))
-        convolutions_in_chunks(net_g64)
-        encoder64 = float64_content_encoder(setup.encoder, setup.assets.hubert_architecture)
-        with float64_by_default(), replaying_draws(net_g64, run_a["noise"]):
-            run_b_full = run_upstream_pipeline(net_g64, encoder64, Float64RMVPE(setup.rmvpe), **common)
-        del encoder64
-        return_freed_memory()
-
-        segment_audio: dict[str, list[np.ndarray]] = {}
-        for k in range(len(run_a["calls"])):
-            for label, audio in compare_segment(setup, k, run_a, ours, run_b_full, net_g64, saved).items():
-                segment_audio.setdefault(label, []).append(audio)
-            mx.clear_cache()
-            return_freed_memory()
-
-        outputs = {"a": (run_a["float_output"], run_a["output"]), "c pipeline": (ours["rms_mixed"], ours["output"]),
-                   "b full": (run_b_full["float_output"], run_b_full["output"])}
-        for label, pieces in segment_audio.items():
-            if len(pieces) == len(run_a["calls"]):
-                outputs[f"{label} (assembled)"] = assemble(pieces, ours["filtered"], setup.rate, options)
+    with tempfile.TemporaryDirectory() as workdir:
+        args.workdir = Path(workdir)
+        run_phase(args, "pipelines")
+        run_phase(args, "float64-pipeline")
+        runs = {**np.load(args.workdir / "pipelines.npz"), **np.load(args.workdir / "float64_pipeline.npz")}
+        segments = []
+        for k in range(int(runs["segments"])):
+            run_phase(args, "segment", k)
+            segments.append(dict(np.load(args.workdir / f"segment_{k}.npz")))
+        rate = int(preset(PRESETS[args.size]).config[-1])
+        outputs = {label: (runs[f"{label}.float_output"], runs[f"{label}.output"]) for label in ("a", "c pipeline", "b full")}
+        for label in ("a", "b", "c", *(label for label, _ in SWAPS)):
+            if all(f"{label}.audio" in segment for segment in segments):
+                outputs[f"{label} (assembled)"] = assemble([segment[f"{label}.audio"] for segment in segments],
+                                                           runs["filtered"], rate, ConvertOptions())
         print_output_table(outputs)
-        if saved is not None:
-            saved.update({f"output.{label}": integer for label, (_, integer) in outputs.items()})
-            saved.update({f"float_output.{label}": floating for label, (floating, _) in outputs.items()})
-            np.savez(args.save, **saved)
+        if args.save:
+            tensors = dict(runs)
+            for k, segment in enumerate(segments):
+                tensors.update(prefixed(f"segment.{k}.", segment))
+            np.savez(args.save, **tensors)
             say(f"wrote {args.save}")
 
 
