@@ -15,11 +15,14 @@ encoder, an index; `--size tiny` for the tiny ones), this runs:
 - upstream's float32 synthesizer again with one input taken from ours instead of (a) (`a, our pitchf`,
   `a, our phone`), to see which input difference the synthesizer amplifies.
 
-Printed per segment: the SNR of every synthesizer stage for each pair (reference first: `a/b` is a held to b),
-then per variant the int16 output's largest difference from (a) and from (b), and its float output's SNR.
+Printed per segment: the SNR of every synthesizer stage for each pair (reference first: `a/b` is a held to b)
+and of the synthesizer inputs; then per variant the float output's SNR and the int16 output's largest
+difference from (a) and from (b). Each phase runs in its own process (the full-size float64 and MLX runs of a
+38 s segment do not fit beside everything before them in 23 GB): about 35 minutes at full size on two cores,
+with up to 18 GB resident (the 38 s segment's phase); a minute or two at `--size tiny`.
 
-    python scripts/pipeline_precision_probe.py                    # full size, 45 s (two segments, ~30 min)
-    python scripts/pipeline_precision_probe.py --size tiny --seconds 45
+    python scripts/pipeline_precision_probe.py                    # full size, 45 s (two segments)
+    python scripts/pipeline_precision_probe.py --size tiny --seconds 3
 """
 
 from __future__ import annotations
@@ -180,12 +183,6 @@ def float64_content_encoder(encoder, architecture: Mapping[str, Any]):
     return Float64ContentEncoder(float64_model(copy.deepcopy(encoder.model)), architecture)
 
 
-def synthesizer_inputs_of(call: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]:
-    """One recorded `net_g.infer(phone, phone_lengths, [pitch, pitchf,] sid)` call's arguments by golden name."""
-    names = ("phone", "phone_lengths", "pitch", "pitchf", "sid") if f0 else ("phone", "phone_lengths", "sid")
-    return dict(zip(names, (a.numpy() for a in call["args"])))
-
-
 def segment_noise(noise: Mapping[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
     prefix = f"segment.{k}."
     return {name[len(prefix):]: value for name, value in noise.items() if name.startswith(prefix)}
@@ -209,18 +206,6 @@ def snr(reference: np.ndarray, candidate: np.ndarray) -> float:
     reference, candidate = np.ravel(reference), np.ravel(candidate)
     n = min(reference.size, candidate.size)
     return snr_db(reference[:n], candidate[:n])
-
-
-def assemble(segment_audio: list[np.ndarray], filtered: np.ndarray, rate: int, options) -> tuple[np.ndarray, np.ndarray]:
-    """The pipeline after the synthesizer, as `convert` (bit-identical to upstream) does it: trim, concatenate,
-    RMS mixing, int16. Returns (float output, int16 output)."""
-    from rvc_ios_tools.pipeline import audio as dsp
-
-    trim = options.windowing.t_pad_tgt(rate)
-    output = np.concatenate([np.ravel(audio)[trim:-trim] for audio in segment_audio])
-    if options.rms_mix_rate != 1:
-        output = dsp.change_rms(filtered, dsp.SAMPLE_RATE, output, rate, options.rms_mix_rate)
-    return output, dsp.to_int16(output)
 
 
 def cell(value: float | None) -> str:
@@ -270,6 +255,7 @@ def ours_stage_by_stage(model, voice, feed: Mapping[str, np.ndarray], references
             for name in [n for n in available if n not in feed and last_use.get(n, -1) <= index]:
                 del available[name]
         del outputs
+        return_freed_memory()
     return figures
 
 
@@ -304,7 +290,7 @@ def pipeline_arguments(setup, speech, options) -> dict[str, Any]:
 def phase_pipelines(args) -> None:
     """(a) upstream's float32 pipeline and (c) ours with its draws -> pipelines.npz."""
     from rvc_ios_tools.pipeline.convert import convert
-    from rvc_ios_tools.pipeline.upstream import run_upstream_pipeline
+    from rvc_ios_tools.pipeline.upstream import run_upstream_pipeline, synthesizer_call_inputs
 
     with demo_setup(args) as setup:
         speech, options = speech_and_options(args)
@@ -316,7 +302,7 @@ def phase_pipelines(args) -> None:
                    "a.float_output": run_a["float_output"], "a.output": run_a["output"],
                    "c pipeline.float_output": ours["rms_mixed"], "c pipeline.output": ours["output"]}
         for k, call in enumerate(run_a["calls"]):
-            tensors.update(prefixed(f"a.{k}.", {**synthesizer_inputs_of(call, setup.f0), "audio": call["audio"]}))
+            tensors.update(prefixed(f"a.{k}.", {**synthesizer_call_inputs(call, setup.f0), "audio": call["audio"]}))
             tensors.update({f"c pipeline.{k}.{name}": ours[f"segment.{k}.{name}"]
                             for name in (*INPUT_NAMES, "audio") if f"segment.{k}.{name}" in ours})
         np.savez(args.workdir / "pipelines.npz", **tensors)
@@ -324,7 +310,7 @@ def phase_pipelines(args) -> None:
 
 def phase_float64_pipeline(args) -> None:
     """(b full) upstream's pipeline with its three networks in float64 and (a)'s draws -> float64_pipeline.npz."""
-    from rvc_ios_tools.pipeline.upstream import run_upstream_pipeline
+    from rvc_ios_tools.pipeline.upstream import run_upstream_pipeline, synthesizer_call_inputs
     from rvc_ios_tools.voice.upstream import upstream_model
 
     with demo_setup(args) as setup:
@@ -338,7 +324,7 @@ def phase_float64_pipeline(args) -> None:
             run = run_upstream_pipeline(net_g64, encoder64, Float64RMVPE(setup.rmvpe), **pipeline_arguments(setup, speech, options))
         tensors = {"b full.float_output": run["float_output"], "b full.output": run["output"]}
         for k, call in enumerate(run["calls"]):
-            inputs = synthesizer_inputs_of(call, setup.f0)
+            inputs = synthesizer_call_inputs(call, setup.f0)
             tensors.update(prefixed(f"b full.{k}.", {**{n: inputs[n] for n in INPUT_NAMES if n in inputs}, "audio": call["audio"]}))
         np.savez(args.workdir / "float64_pipeline.npz", **tensors)
 
@@ -351,7 +337,7 @@ def phase_segment(args) -> None:
 
     import mlx.core as mx  # after the package, which loads OpenBLAS before mlx
 
-    mx.set_cache_limit(0)  # no freed buffers kept: a full-size 40 s segment's stages are large
+    mx.set_cache_limit(0)  # no freed buffers kept: a full-size 38 s segment's stages are large
     k = args.segment
     with demo_setup(args) as setup:
         f0, model, voice = setup.f0, setup.networks.synthesizer, setup.networks.voice
@@ -364,6 +350,9 @@ def phase_segment(args) -> None:
         columns: dict[str, dict[str, float]] = {}
         saved: dict[str, np.ndarray] = {}
 
+        say(f"segment {k}: ours on (a)'s inputs, as `convert` runs the synthesizer")
+        saved["c.audio"] = synthesize(model, inputs, noise)  # first: its peak is the phase's largest
+        return_freed_memory()
         say(f"segment {k}: upstream's synthesizer, float32, on (a)'s inputs")
         a = run_upstream_voice(setup.net_g, f0, inputs, noise)
         say(f"segment {k}: upstream's synthesizer, float64, on (a)'s inputs")
@@ -375,7 +364,6 @@ def phase_segment(args) -> None:
         return_freed_memory()
         columns["a/b"] = {name: snr(b[name], a[name]) for name in names}
         say(f"segment {k}: ours on (a)'s inputs, chained and stage by stage")
-        saved["c.audio"] = synthesize(model, inputs, noise)
         chained = ours_stage_by_stage(model, voice, {**inputs, **noise}, {"a": a, "b": b}, chained=True, keep=saved_names(f0))
         columns["b/c"], columns["a/c"] = chained["b"], chained["a"]
         saved.update({**prefixed("a.", {n: a[n] for n in saved_names(f0)}), **prefixed("b.", {n: b[n] for n in saved_names(f0)}),
@@ -389,6 +377,7 @@ def phase_segment(args) -> None:
                 columns[f"a/({label})"] = {n: snr(a[n], swapped[n]) for n in names}
                 saved[f"{label}.audio"] = swapped["audio"]
                 del swapped
+                return_freed_memory()
         del a
 
         audio = {"a": saved["a.audio"], "b": saved["b.audio"], "c": saved["c.audio"]}
@@ -453,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
         {"pipelines": phase_pipelines, "float64-pipeline": phase_float64_pipeline, "segment": phase_segment}[args.phase](args)
         return
 
-    from rvc_ios_tools.pipeline.convert import ConvertOptions
+    from rvc_ios_tools.pipeline.convert import ConvertOptions, finish_conversion
     from rvc_ios_tools.voice.demo import preset
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -469,8 +458,9 @@ def main(argv: list[str] | None = None) -> None:
         outputs = {label: (runs[f"{label}.float_output"], runs[f"{label}.output"]) for label in ("a", "c pipeline", "b full")}
         for label in ("a", "b", "c", *(label for label, _ in SWAPS)):
             if all(f"{label}.audio" in segment for segment in segments):
-                outputs[f"{label} (assembled)"] = assemble([segment[f"{label}.audio"] for segment in segments],
-                                                           runs["filtered"], rate, ConvertOptions())
+                tail = finish_conversion([np.ravel(segment[f"{label}.audio"]) for segment in segments], runs["filtered"],
+                                         rate, ConvertOptions())
+                outputs[f"{label} (assembled)"] = (tail["rms_mixed"], tail["output"])
         print_output_table(outputs)
         if args.save:
             tensors = dict(runs)

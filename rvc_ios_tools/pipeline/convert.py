@@ -220,6 +220,28 @@ def pitch_of_segment(networks: Networks, options: ConvertOptions, audio0: np.nda
     return pitch[segment.pitch_start : segment.pitch_stop], pitchf[segment.pitch_start : segment.pitch_stop]
 
 
+def finish_conversion(segment_audio: list[np.ndarray], filtered: np.ndarray, target_rate: int,
+                      options: ConvertOptions) -> dict[str, Any]:
+    """Upstream's pipeline after the synthesizer: each segment's audio trimmed by t_pad_tgt at both ends and
+    concatenated, RMS mixing against the filtered input, optional resampling, int16. Stages by golden name."""
+    trim = options.windowing.t_pad_tgt(target_rate)
+    output = np.concatenate([audio[trim:-trim] for audio in segment_audio])
+    stages: dict[str, Any] = {"concatenated": output}
+    if options.rms_mix_rate != 1:
+        output = dsp.change_rms(filtered, dsp.SAMPLE_RATE, output, target_rate, options.rms_mix_rate)
+    stages["rms_mixed"] = output
+    output_rate = target_rate
+    if target_rate != options.resample_sr >= 16000:
+        from ..core.wav import resample
+
+        output = resample(output, target_rate, options.resample_sr)
+        output_rate = options.resample_sr
+    stages["resampled"] = output
+    stages["output"] = dsp.to_int16(output)
+    stages["output_rate"] = output_rate
+    return stages
+
+
 def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = ConvertOptions(),
             noise: Mapping[str, np.ndarray] | None = None, progress: Progress | None = None,
             noise_source: str = "The noise file") -> dict[str, Any]:
@@ -252,8 +274,7 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         pitch, pitchf = shift_pitch(f0, options.pitch)
         pitch, pitchf = pitch[:p_len], pitchf[:p_len]
         stages["pitch"], stages["pitchf"] = pitch, pitchf
-    trim = config.t_pad_tgt(networks.target_rate)
-    pieces, sources = [], {}
+    segment_audio, sources = [], {}
     segments = dsp.plan_segments(points, config)
     for segment in segments:
         say(f"segment {segment.index + 1} of {len(segments)}")
@@ -281,25 +302,12 @@ def convert(networks: Networks, audio: np.ndarray, options: ConvertOptions = Con
         with seconds.timing("synthesizer"):
             synthesized = synthesize(networks.synthesizer, inputs, draws)[0, 0]
         stages[prefix + "audio"] = synthesized
-        pieces.append(synthesized[trim:-trim])
+        segment_audio.append(synthesized)
     unknown = sorted(set(given) - set(sources))
     if unknown:
         raise PipelineInputError(f"{noise_source} holds {', '.join(unknown)}, which this run never draws "
                                  f"({len(segments)} segment(s)); record the draws of this input and voice.")
-    output = np.concatenate(pieces)
-    stages["concatenated"] = output
-    if options.rms_mix_rate != 1:
-        output = dsp.change_rms(filtered, dsp.SAMPLE_RATE, output, networks.target_rate, options.rms_mix_rate)
-    stages["rms_mixed"] = output
-    output_rate = networks.target_rate
-    if networks.target_rate != options.resample_sr >= 16000:
-        from ..core.wav import resample
-
-        output = resample(output, networks.target_rate, options.resample_sr)
-        output_rate = options.resample_sr
-    stages["resampled"] = output
-    stages["output"] = dsp.to_int16(output)
-    stages["output_rate"] = output_rate
+    stages.update(finish_conversion(segment_audio, filtered, networks.target_rate, options))
     stages["noise_sources"] = sources
     stages["seconds"] = seconds.totals(time.perf_counter() - started)
     return stages

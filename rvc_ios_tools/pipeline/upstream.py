@@ -191,19 +191,46 @@ def run_upstream_pipeline(
             "noise": recorded_noise(calls), "times": times}
 
 
+def synthesizer_call_inputs(call: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]:
+    """One recorded `net_g.infer(phone, phone_lengths, [pitch, pitchf,] sid)` call's arguments by golden name, in
+    upstream's dtypes (phone and pitchf float32, the rest int64)."""
+    names = ("phone", "phone_lengths", "pitch", "pitchf", "sid") if f0 else ("phone", "phone_lengths", "sid")
+    return dict(zip(names, (arg.numpy() for arg in call["args"])))
+
+
+def replay_synthesizer_calls(networks: Any, run: Mapping[str, Any], filtered: np.ndarray, options: Any) -> dict[str, Any]:
+    """Teacher-forced: our synthesizer (`networks`, a `convert.Networks`) on each of upstream's recorded calls, i.e.
+    its exact features after retrieval, x2 and protect, its pitch, pitchf and draws; then the pipeline's tail as
+    `convert` runs it on `filtered` (the high-passed input). Returns `segment.K.audio` and the tail's stages.
+
+    This holds the synthesizer apart from everything before it: on long voiced segments the NSF source integrates
+    pitchf, so RMVPE's float32 rounding (any two implementations' f0 differ by an ulp or two) alone moves the
+    audio well below what the synthesizer itself reaches (scripts/pipeline_precision_probe.py)."""
+    from ..voice.reference import synthesize
+    from .convert import finish_conversion
+
+    stages: dict[str, Any] = {}
+    for k, call in enumerate(run["calls"]):
+        prefix = f"segment.{k}."
+        draws = {name[len(prefix):]: value for name, value in run["noise"].items() if name.startswith(prefix)}
+        stages[prefix + "audio"] = synthesize(networks.synthesizer, synthesizer_call_inputs(call, networks.f0), draws)[0, 0]
+    segment_audio = [stages[f"segment.{k}.audio"] for k in range(len(run["calls"]))]
+    return {**stages, **finish_conversion(segment_audio, filtered, networks.target_rate, options)}
+
+
 def candidate_tensors(run: Mapping[str, Any], f0: bool) -> dict[str, np.ndarray]:
     """Upstream's run under the pipeline golden set's names, as a candidate for `rvc-ios golden diff`."""
     tensors: dict[str, np.ndarray] = {"output": np.asarray(run["output"], dtype=np.int16)}
     if run["float_output"] is not None:
         tensors["rms_mixed"] = np.asarray(run["float_output"], dtype=np.float32)
     for k, call in enumerate(run["calls"]):
-        args = [a.numpy() for a in call["args"]]
+        inputs = synthesizer_call_inputs(call, f0)
         prefix = f"segment.{k}."
-        tensors[prefix + "phone"] = args[0].astype(np.float32)
-        tensors[prefix + "phone_lengths"] = args[1].astype(np.int32)
+        tensors[prefix + "phone"] = inputs["phone"].astype(np.float32)
+        tensors[prefix + "phone_lengths"] = inputs["phone_lengths"].astype(np.int32)
         if f0:
-            tensors[prefix + "pitch"] = args[2].astype(np.int32)
-            tensors[prefix + "pitchf"] = args[3].astype(np.float32)
+            tensors[prefix + "pitch"] = inputs["pitch"].astype(np.int32)
+            tensors[prefix + "pitchf"] = inputs["pitchf"].astype(np.float32)
         tensors[prefix + "audio"] = call["audio"].astype(np.float32)
     return tensors
 
