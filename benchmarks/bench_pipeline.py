@@ -54,7 +54,10 @@ def run_swift_conversion(binary: Path, assets: Path, wav: Path, out: Path) -> tu
     stages = {name.strip(): float(value) for name, value in re.findall(r"([\w ]+?) ([\d.]+) s", stages_line.removeprefix("stages: "))}
     if "features" in stages:
         stages["features"] += stages.get("retrieval", 0.0)  # upstream times the two together
-    return whole, stages, usage.ru_maxrss / 1024
+    # The process's own VmHWM, which it prints: Linux folds the parent's high-water mark into the child's ru_maxrss
+    # across (v)fork and exec, and this parent holds gigabytes of upstream's and the reference's networks by then.
+    peak = re.search(r"peak memory ([\d.]+) MB", stdout)
+    return whole, stages, float(peak.group(1)) if peak else usage.ru_maxrss / 1024
 
 
 def main() -> None:

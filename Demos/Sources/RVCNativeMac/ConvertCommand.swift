@@ -76,9 +76,10 @@ func convertCommand(_ arguments: ArraySlice<String>) throws {
     let loaded = Date()
     let audio = try converter.convert(samples: recording.mixedToMono(), sampleRate: recording.sampleRate, options: settings)
     try WAVFile.writeMono16Bit(audio.samples, sampleRate: audio.sampleRate, path: output)
-    print(String(format: "Wrote %@ (%.2f s at %d Hz): load %.2f s, conversion %.2f s.", output,
+    let peak = peakResidentMegabytes().map { String(format: ", peak memory %.0f MB", $0) } ?? ""
+    print(String(format: "Wrote %@ (%.2f s at %d Hz): load %.2f s, conversion %.2f s%@.", output,
                  Double(audio.samples.count) / Double(audio.sampleRate), audio.sampleRate,
-                 loaded.timeIntervalSince(started), Date().timeIntervalSince(loaded)))
+                 loaded.timeIntervalSince(started), Date().timeIntervalSince(loaded), peak))
     let t = audio.seconds
     print(String(format: "stages: pitch %.3f s, features %.3f s, retrieval %.3f s, synthesizer %.3f s, signal %.3f s",
                  t.pitch, t.contentFeatures, t.retrieval, t.synthesizer, t.signal))
