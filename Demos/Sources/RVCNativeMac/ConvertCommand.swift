@@ -11,6 +11,7 @@ Usage:
   RVCNativeMac convert --assets DIR --model NAME --hubert NAME [--rmvpe NAME] [--index NAME]
                        --input IN.wav --output OUT.wav [--pitch N] [--index-rate R] [--protect P]
                        [--rms-mix-rate R] [--sid N] [--seed N] [--noise FILE] [--pad-mode constant|reflect]
+                       [--keep-loaded]
 
 Options:
 \(assetsOption)
@@ -33,6 +34,10 @@ Options:
                     Shapes are checked; a draw it lacks comes from --seed (this package's generator,
                     not numpy's).
   --pad-mode MODE   RMVPE's log-mel padding: constant (rvc 0.3.5, the default) or reflect (Applio).
+  --keep-loaded     Load all four networks before converting and keep them (`Converter`, as an app
+                    converting many clips does). By default RMVPE is loaded, runs pitch and is dropped
+                    before the others are loaded (`Converter.convertOnce`): the same audio and loading
+                    time, a lower peak memory. Either way every file is checked before any work.
 \(helpOption)
 
 """
@@ -41,7 +46,7 @@ func convertCommand(_ arguments: ArraySlice<String>) throws {
     let options = try ParsedOptions(arguments, valueOptions: [
         "--assets", "--model", "--hubert", "--rmvpe", "--index", "--input", "--output", "--pitch", "--index-rate",
         "--protect", "--rms-mix-rate", "--sid", "--seed", "--pad-mode", "--noise",
-    ], flagOptions: [])
+    ], flagOptions: ["--keep-loaded"])
     func number(_ name: String, _ defaultValue: Double) throws -> Double {
         guard let text = options.values[name] else { return defaultValue }
         guard let value = Double(text) else { throw UsageError(message: "\(name) must be a number, not `\(text)`.") }
@@ -70,16 +75,30 @@ func convertCommand(_ arguments: ArraySlice<String>) throws {
               + (recording.channels == 2 ? "; mixed to mono" : "")
               + (recording.sampleRate != 16000 ? "; resampled to 16000 Hz" : "") + ".")
     }
-    let converter = try Converter(assets: try options.required("--assets"), voice: try options.required("--model"),
-                                  hubert: try options.required("--hubert"), rmvpe: options.values["--rmvpe"],
-                                  index: options.values["--index"])
-    let loaded = Date()
-    let audio = try converter.convert(samples: recording.mixedToMono(), sampleRate: recording.sampleRate, options: settings)
+    let (assets, voice, hubert) = (try options.required("--assets"), try options.required("--model"),
+                                   try options.required("--hubert"))
+    let samples = recording.mixedToMono()
+    // Load is the reading before converting (the WAV, and checking and building the networks, which the
+    // one-shot path does between its stages); conversion is the rest.
+    let audio: ConvertedAudio
+    let loadSeconds: Double
+    if options.flags.contains("--keep-loaded") {
+        let converter = try Converter(assets: assets, voice: voice, hubert: hubert, rmvpe: options.values["--rmvpe"],
+                                      index: options.values["--index"])
+        loadSeconds = Date().timeIntervalSince(started)
+        audio = try converter.convert(samples: samples, sampleRate: recording.sampleRate, options: settings)
+    } else {
+        let read = Date().timeIntervalSince(started)
+        audio = try Converter.convertOnce(assets: assets, voice: voice, hubert: hubert, rmvpe: options.values["--rmvpe"],
+                                          index: options.values["--index"], samples: samples,
+                                          sampleRate: recording.sampleRate, options: settings)
+        loadSeconds = read + audio.seconds.loading
+    }
     try WAVFile.writeMono16Bit(audio.samples, sampleRate: audio.sampleRate, path: output)
     let peak = peakResidentMegabytes().map { String(format: ", peak memory %.0f MB", $0) } ?? ""
     print(String(format: "Wrote %@ (%.2f s at %d Hz): load %.2f s, conversion %.2f s%@.", output,
                  Double(audio.samples.count) / Double(audio.sampleRate), audio.sampleRate,
-                 loaded.timeIntervalSince(started), Date().timeIntervalSince(loaded), peak))
+                 loadSeconds, Date().timeIntervalSince(started) - loadSeconds, peak))
     let t = audio.seconds
     print(String(format: "stages: pitch %.3f s, features %.3f s, retrieval %.3f s, synthesizer %.3f s, signal %.3f s",
                  t.pitch, t.contentFeatures, t.retrieval, t.synthesizer, t.signal))

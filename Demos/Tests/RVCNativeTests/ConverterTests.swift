@@ -54,6 +54,42 @@ struct ConverterTests {
         #expect(largest <= 1, "\(name): int16 differs by up to \(largest) LSB")
     }
 
+    /// Loading RMVPE alone for pitch, then the other networks, gives the all-loaded converter's audio bit for
+    /// bit, and counts its loading.
+    @Test(arguments: [nil, "tiny-index-v1"] as [String?])
+    func convertingOnceGivesTheLoadedConvertersAudio(index: String?) throws {
+        let input = try GoldenSet(path: Self.folder).file.tensor("input").data
+        var options = ConversionOptions()
+        options.seed = 7
+        let loaded = try converter(index: index).convert(samples: input, sampleRate: 16000, options: options)
+        let once = try Converter.convertOnce(assets: Repository.fixtures.path, voice: "tiny-v1-32k", hubert: "tiny-hubert-v1",
+                                             rmvpe: "tiny-rmvpe", index: index, samples: input, sampleRate: 16000,
+                                             options: options)
+        #expect(once.samples == loaded.samples)
+        #expect(once.sampleRate == loaded.sampleRate)
+        #expect(once.seconds.loading > 0)
+        #expect(loaded.seconds.loading == 0)
+    }
+
+    /// Every file is checked before the audio is looked at, as the loaded converter loads before converting:
+    /// a missing index is reported, not the option out of range.
+    @Test func convertingOnceReportsABrokenFileBeforeAnyWork() throws {
+        let input = try GoldenSet(path: Self.folder).file.tensor("input").data
+        var options = ConversionOptions()
+        options.protect = 2
+        let manifest = Repository.fixtures.appendingPathComponent("no-such-index.manifest.json").path
+        let error = rvcError {
+            _ = try Converter.convertOnce(assets: Repository.fixtures.path, voice: "tiny-v1-32k", hubert: "tiny-hubert-v1",
+                                          rmvpe: "tiny-rmvpe", index: "no-such-index", samples: input, sampleRate: 16000,
+                                          options: options)
+        }
+        guard case let .fileUnreadable(path, _)? = error else {
+            Issue.record("expected the missing manifest, got \(String(describing: error))")
+            return
+        }
+        #expect(path == manifest)
+    }
+
     @Test func aDrawTheNoiseFileLacksComesFromTheSeed() throws {
         let golden = try GoldenSet(path: Self.folder)
         let input = try golden.file.tensor("input").data

@@ -424,6 +424,22 @@ func naiveConvTranspose2d(_ x: [Float], height: Int, width: Int, inChannels: Int
         }
     }
 
+    /// The residual add of a ConvBlockRes shortcut, tile by tile, is `y.add(conv(x))` bit for bit: on an image
+    /// of many tiles, on one that splits the output channels among the workers, and with a 3x3 kernel.
+    @Test(arguments: [(3, 16, 1, 64, 96), (8, 130, 1, 7, 5), (4, 6, 3, 9, 11)])
+    func addingTheConvolutionIsAddingItsImage(inChannels: Int, outChannels: Int, kernel: Int, height: Int, width: Int) {
+        let x = Tensor(shape: [2, height, width, inChannels], data: randomValues(2 * height * width * inChannels, seed: 21))
+        let layer = Conv2d(weight: randomValues(outChannels * kernel * kernel * inChannels, seed: 22),
+                           bias: randomValues(outChannels, seed: 23), inputChannels: inChannels,
+                           outputChannels: outChannels, kernelSize: (kernel, kernel),
+                           padding: (kernel / 2, kernel / 2))
+        var whole = Tensor(shape: [2, height, width, outChannels], data: randomValues(2 * height * width * outChannels, seed: 24))
+        var tiled = whole
+        whole.add(layer(x))
+        layer.add(x, to: &tiled)
+        #expect(tiled.data.map(\.bitPattern) == whole.data.map(\.bitPattern))
+    }
+
     /// Upstream's decoder upsampling: kernel 3, stride 2, padding 1, output_padding 1 doubles both axes.
     @Test(arguments: [(3, 2), (1, 1), (4, 5)])
     func convTransposed2dIsPyTorchsDefinition(inChannels: Int, outChannels: Int) {

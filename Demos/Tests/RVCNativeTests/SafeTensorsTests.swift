@@ -148,6 +148,64 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     }
 }
 
+/// `SafeTensorsFile(path:)` reads the header when opened and each tensor from the file when asked for.
+@Suite struct SafeTensorsFileReadingTests {
+    /// A file of float and int tensors, one larger than a read chunk (4 MB), one empty; "small" comes first.
+    func writtenFile(_ name: String) throws -> (path: String, bytes: Data) {
+        var writer = SafeTensorsWriter()
+        writer.add("small", Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]))
+        writer.add("large", Tensor(shape: [3, 400_000], data: randomValues(1_200_000, seed: 7)))
+        writer.add("ints", int32Values: [7, -8, 9], shape: [3])
+        writer.add("empty", Tensor(shape: [0, 4], data: []))
+        let bytes = writer.serialized()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("safetensors-tests-\(name).safetensors").path
+        try bytes.write(to: URL(fileURLWithPath: path))
+        return (path, bytes)
+    }
+
+    @Test func aFileReadsTheTensorsItsBytesHold() throws {
+        let (path, bytes) = try writtenFile("same")
+        let file = try SafeTensorsFile(path: path)
+        let memory = try SafeTensorsFile(bytes: bytes, path: path)
+        #expect(file.keys == memory.keys)
+        for key in ["large", "small", "empty"] { #expect(try file.tensor(key) == memory.tensor(key)) }
+        #expect(try file.int32Values("ints").values == memory.int32Values("ints").values)
+        #expect(try file.tensor("ints") == memory.tensor("ints"))
+        for key in file.keys {
+            #expect(try file.xxh64(key) == memory.withRawBytes(key) { XXH64.digest($0) })
+            #expect(try file.withRawBytes(key) { Array($0) } == memory.withRawBytes(key) { Array($0) })
+        }
+    }
+
+    @Test func aFileThatShrinksAfterOpeningIsAnErrorNamingIt() throws {
+        let (path, bytes) = try writtenFile("shrinks")
+        let file = try SafeTensorsFile(path: path)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(bytes.count - 1_000_000))
+        try handle.close()
+        #expect(try file.tensor("small") == Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]))  // still in the file
+        guard case let .fileUnreadable(named, reason)? = rvcError({ _ = try file.tensor("large") }) else {
+            Issue.record("expected fileUnreadable")
+            return
+        }
+        #expect(named == path)
+        #expect(reason.contains("changed while it was read"))
+        #expect(rvcError { _ = try file.xxh64("large") } != nil)
+    }
+
+    @Test func aFolderOrAMissingFileIsUnreadable() {
+        let folder = FileManager.default.temporaryDirectory.path
+        guard case .fileUnreadable? = rvcError({ _ = try SafeTensorsFile(path: folder) }) else {
+            Issue.record("a folder opened as a file")
+            return
+        }
+        guard case .fileUnreadable? = rvcError({ _ = try SafeTensorsFile(path: folder + "/no-such.safetensors") }) else {
+            Issue.record("a missing file opened")
+            return
+        }
+    }
+}
+
 @Suite struct SafeTensorsWriterTests {
     @Test func alignsTheDataSectionToEightBytes() {
         var writer = SafeTensorsWriter()

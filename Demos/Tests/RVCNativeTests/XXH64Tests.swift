@@ -19,6 +19,23 @@ import Testing
         }
     }
 
+    /// Fed in pieces (a tensor read from its file a chunk at a time), the digest is the one-shot digest,
+    /// wherever the pieces split the 32-byte stripes: empty pieces, pieces shorter than a stripe, pieces that
+    /// straddle stripes, whole stripes.
+    @Test(arguments: [[0], [1, 30, 1], [31, 2, 40], [32, 32, 36], [7, 0, 13, 64, 5], [100], [33, 67]])
+    func piecesGiveTheOneShotDigest(pieces: [Int]) {
+        let message = (0..<pieces.reduce(0, +)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+        var hasher = XXH64.Hasher()
+        var offset = 0
+        message.withUnsafeBytes { bytes in
+            for length in pieces {
+                hasher.absorb(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]))
+                offset += length
+            }
+        }
+        #expect(hasher.digest() == message.withUnsafeBytes { XXH64.digest($0) }, "pieces \(pieces)")
+    }
+
     @Test func oneFlippedBitChangesTheDigest() {
         var message = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let before = XXH64.hexDigest(message)

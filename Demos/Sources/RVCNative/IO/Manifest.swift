@@ -118,26 +118,31 @@ public struct VoiceManifest: Decodable, Sendable {
                     path: weights.path, key: expected.key, field: "dtype", manifest: expected.dtype, weights: stored.dtype.manifestName)
             }
         }
-        // Hashing every byte is the slow part of checking: tensors are hashed in parallel, then checked in order.
-        var digests = [String](repeating: "", count: tensors.count)
+        // Hashing every byte is the slow part of checking: tensors are hashed in parallel (each read from the
+        // file a chunk at a time, so the check holds a few chunks, not the file), then checked in order.
+        var digests = [Result<UInt64, Error>](repeating: .success(0), count: tensors.count)
         digests.withUnsafeMutableBufferPointer { digests in
             guard let results = digests.baseAddress else { return }
             ParallelWork.run(workers: min(ParallelWork.workerCount, tensors.count)) { worker, workers in
                 for index in stride(from: worker, to: tensors.count, by: workers) {
-                    results[index] = (try? weights.withRawBytes(tensors[index].key) { XXH64.hexDigest($0) }) ?? ""
+                    results[index] = Result { try weights.xxh64(tensors[index].key) }
                 }
             }
         }
-        for (expected, actual) in zip(tensors, digests) where actual != expected.xxh64.lowercased() {
-            throw RVCError.checksumMismatch(path: weights.path, key: expected.key, expected: expected.xxh64, actual: actual)
+        for (expected, digest) in zip(tensors, digests) {
+            let actual = XXH64.hexDigest(try digest.get())
+            if actual != expected.xxh64.lowercased() {
+                throw RVCError.checksumMismatch(path: weights.path, key: expected.key, expected: expected.xxh64, actual: actual)
+            }
         }
     }
 }
 
-/// A whole file's bytes; `mapped` maps large files instead of copying them.
-func readFile(_ path: String, mapped: Bool = false) throws -> Data {
+/// A whole file's bytes, copied into memory (manifests, golden indexes, WAVs; weights files are read a tensor
+/// at a time by `SafeTensorsFile(path:)`). Never mapped: a file truncated under a map would crash the process.
+func readFile(_ path: String) throws -> Data {
     do {
-        return try Data(contentsOf: URL(fileURLWithPath: path), options: mapped ? .mappedIfSafe : [])
+        return try Data(contentsOf: URL(fileURLWithPath: path))
     } catch {
         throw RVCError.fileUnreadable(path: path, reason: error.localizedDescription)
     }

@@ -9,6 +9,10 @@ import Foundation
 /// Nothing in the header is trusted: the length must fit the file, every entry's dtype, shape and offsets
 /// must describe exactly the bytes it claims, inside the data section and not shared with another entry.
 /// A damaged file throws an `RVCError` naming the problem; it never traps or reads out of bounds.
+///
+/// Opened from a path, only the header is read up front; each tensor's bytes are read from the file when it is
+/// asked for (`ReadOnlyFile`), straight into the array that keeps them. A file that shrinks after it was
+/// opened gives `RVCError.fileUnreadable` at the first tensor it no longer holds.
 public struct SafeTensorsFile {
     public enum DType: String, Sendable {
         case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
@@ -52,36 +56,78 @@ public struct SafeTensorsFile {
         public let byteRange: Range<Int>
     }
 
+    /// Where the bytes are: in memory (tests, fuzzing, bytes already read), or in a file read as tensors are
+    /// asked for.
+    private enum Storage {
+        case memory(Data)
+        case file(ReadOnlyFile)
+
+        var byteCount: Int {
+            switch self {
+            case let .memory(bytes): return bytes.count
+            case let .file(file): return file.byteCount
+            }
+        }
+
+        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
+            switch self {
+            case let .memory(bytes):
+                bytes.withUnsafeBytes { raw in
+                    buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + buffer.count)]))
+                }
+            case let .file(file):
+                try file.read(into: buffer, at: offset)
+            }
+        }
+
+        func bytes(at offset: Int, count: Int) throws -> Data {
+            switch self {
+            case let .memory(bytes):
+                return bytes.withUnsafeBytes { Data(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+            case let .file(file): return try file.bytes(at: offset, count: count)
+            }
+        }
+    }
+
     /// Headers larger than this are refused before parsing (the reference implementation's limit).
     static let maximumHeaderBytes = 100_000_000
+    /// Tensors that are converted (F16, I32, I64 to Float) or hashed are read in pieces of this size: 4 MB, a
+    /// multiple of XXH64's 32-byte stripe and of every dtype's width, so a piece never splits a value.
+    static let chunkBytes = 4 << 20
 
     public let path: String
     public let entries: [String: Entry]
     public let metadata: [String: String]
-    private let bytes: Data
+    private let storage: Storage
     private let dataStart: Int
 
     public var keys: [String] { entries.keys.sorted() }
 
+    /// Opens `path` and reads and checks its header; tensors are read when asked for.
     public init(path: String) throws {
-        try self.init(bytes: try readFile(path, mapped: true), path: path)
+        try self.init(storage: .file(try ReadOnlyFile(path: path)), path: path)
     }
 
     public init(bytes: Data, path: String) throws {
+        try self.init(storage: .memory(bytes), path: path)
+    }
+
+    private init(storage: Storage, path: String) throws {
         self.path = path
-        self.bytes = bytes
-        guard bytes.count >= 8 else { throw RVCError.safetensorsTooShort(path: path, byteCount: bytes.count) }
-        let declared: UInt64 = bytes.withUnsafeBytes { raw in
+        self.storage = storage
+        let byteCount = storage.byteCount
+        guard byteCount >= 8 else { throw RVCError.safetensorsTooShort(path: path, byteCount: byteCount) }
+        let declared: UInt64 = try storage.bytes(at: 0, count: 8).withUnsafeBytes { raw in
             var value: UInt64 = 0
             for position in 0..<8 { value |= UInt64(raw[position]) << UInt64(8 * position) }
             return value
         }
-        let available = bytes.count - 8
+        let available = byteCount - 8
         guard declared >= 2, declared <= UInt64(available), declared <= UInt64(Self.maximumHeaderBytes) else {
             throw RVCError.safetensorsHeaderLength(path: path, declared: declared, available: available)
         }
         let headerLength = Int(declared)
-        let headerBytes = bytes.withUnsafeBytes { raw in Data(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + headerLength)])) }
+        let headerBytes = try storage.bytes(at: 8, count: headerLength)
         let header: SafeTensorsHeader
         do {
             header = try JSONDecoder().decode(SafeTensorsHeader.self, from: headerBytes)
@@ -92,7 +138,7 @@ public struct SafeTensorsFile {
         }
         dataStart = 8 + headerLength
         metadata = header.metadata
-        entries = try Self.validate(header.tensors, dataByteCount: bytes.count - dataStart, path: path)
+        entries = try Self.validate(header.tensors, dataByteCount: byteCount - dataStart, path: path)
     }
 
     private static func validate(_ raw: [String: SafeTensorsHeader.TensorEntry], dataByteCount: Int,
@@ -139,11 +185,86 @@ public struct SafeTensorsFile {
         return entry
     }
 
-    /// The tensor's bytes exactly as stored (what the manifest's checksum covers).
+    /// The tensor's bytes exactly as stored, copied into `buffer` (which must hold exactly that many bytes).
+    func readStoredBytes(of entry: Entry, into buffer: UnsafeMutableRawBufferPointer) throws {
+        precondition(buffer.count == entry.byteRange.count)
+        try storage.read(into: buffer, at: dataStart + entry.byteRange.lowerBound)
+    }
+
+    /// The tensor's stored bytes in order, in pieces of at most `chunkBytes` (a whole number of values each),
+    /// so a large tensor is hashed or converted without a second copy of it in memory.
+    func forEachChunk(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let total = entry.byteRange.count
+        if case let .memory(bytes) = storage {
+            try bytes.withUnsafeBytes { raw in
+                var offset = 0
+                repeat {
+                    let start = dataStart + entry.byteRange.lowerBound + offset
+                    let count = min(Self.chunkBytes, total - offset)
+                    try body(UnsafeRawBufferPointer(rebasing: raw[start..<(start + count)]))
+                    offset += count
+                } while offset < total
+            }
+            return
+        }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, min(Self.chunkBytes, total)), alignment: 16)
+        defer { chunk.deallocate() }
+        var offset = 0
+        repeat {
+            let count = min(Self.chunkBytes, total - offset)
+            let piece = UnsafeMutableRawBufferPointer(rebasing: chunk[0..<count])
+            try storage.read(into: piece, at: dataStart + entry.byteRange.lowerBound + offset)
+            try body(UnsafeRawBufferPointer(piece))
+            offset += count
+        } while offset < total
+    }
+
+    /// The tensor's bytes exactly as stored. From a file they are read into a temporary copy: for small
+    /// tensors (a golden set's, a fuzz case's); weights are read with `tensor` or `forEachChunk`.
     public func withRawBytes<Result>(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
         let entry = try entry(key)
-        return try bytes.withUnsafeBytes { raw in
-            try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)]))
+        if case let .memory(bytes) = storage {
+            return try bytes.withUnsafeBytes { raw in
+                try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)]))
+            }
+        }
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: entry.byteRange.count, alignment: 16)
+        defer { copy.deallocate() }
+        try readStoredBytes(of: entry, into: copy)
+        return try body(UnsafeRawBufferPointer(copy))
+    }
+
+    /// The XXH64 digest of the tensor's stored bytes (what the manifest's `xxh64` records), hashed a chunk at
+    /// a time.
+    public func xxh64(_ key: String) throws -> UInt64 {
+        var hasher = XXH64.Hasher()
+        try forEachChunk(of: try entry(key)) { hasher.absorb($0) }
+        return hasher.digest()
+    }
+
+    /// A tensor stored as `Value` (its dtype's width), its bytes read straight into the array.
+    func storedValues<Value>(_ entry: Entry, as _: Value.Type) throws -> [Value] {
+        precondition(MemoryLayout<Value>.stride == entry.dtype.byteWidth)
+        let count = entry.shape.reduce(1, *)
+        return try [Value](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try readStoredBytes(of: entry, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = count
+        }
+    }
+
+    /// Each stored value of a tensor of `Stored` values (its dtype's width) converted into `target`, a chunk
+    /// at a time.
+    private func convertedValues<Stored, Value>(
+        _ entry: Entry, from _: Stored.Type, into target: UnsafeMutableBufferPointer<Value>,
+        _ convert: (Stored) throws -> Value
+    ) throws {
+        precondition(MemoryLayout<Stored>.size == entry.dtype.byteWidth)
+        var index = 0
+        try forEachChunk(of: entry) { raw in
+            for position in 0..<(raw.count / MemoryLayout<Stored>.size) {
+                target[index] = try convert(raw.loadUnaligned(fromByteOffset: position * MemoryLayout<Stored>.size, as: Stored.self))
+                index += 1
+            }
         }
     }
 
@@ -154,20 +275,13 @@ public struct SafeTensorsFile {
         guard readable.contains(entry.dtype) else {
             throw RVCError.unsupportedDType(key: key, dtype: entry.dtype.rawValue, readable: readable.map(\.rawValue))
         }
-        let count = entry.shape.reduce(1, *)
-        var values = [Float](repeating: 0, count: count)
-        try withRawBytes(key) { raw in
-            values.withUnsafeMutableBufferPointer { target in
-                switch entry.dtype {
-                case .f16:
-                    for i in 0..<count { target[i] = floatFromHalf(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-                case .i32:
-                    for i in 0..<count { target[i] = Float(raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-                case .i64:
-                    for i in 0..<count { target[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-                default:
-                    UnsafeMutableRawBufferPointer(target).copyMemory(from: raw)
-                }
+        if entry.dtype == .f32 { return Tensor(shape: entry.shape, data: try storedValues(entry, as: Float.self)) }
+        var values = [Float](repeating: 0, count: entry.shape.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer { target in
+            switch entry.dtype {
+            case .f16: try convertedValues(entry, from: UInt16.self, into: target) { floatFromHalf($0) }
+            case .i32: try convertedValues(entry, from: Int32.self, into: target) { Float($0) }
+            default: try convertedValues(entry, from: Int64.self, into: target) { Float($0) }
             }
         }
         return Tensor(shape: entry.shape, data: values)
@@ -176,23 +290,21 @@ public struct SafeTensorsFile {
     /// An integer tensor as Int32 values (indices, lengths); I64 values must fit 32 bits.
     public func int32Values(_ key: String) throws -> (shape: [Int], values: [Int32]) {
         let entry = try entry(key)
-        let count = entry.shape.reduce(1, *)
-        var values = [Int32](repeating: 0, count: count)
-        try withRawBytes(key) { raw in
-            switch entry.dtype {
-            case .i32:
-                values.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
-            case .i64:
-                for i in 0..<count {
-                    let wide = raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)
+        switch entry.dtype {
+        case .i32:
+            return (entry.shape, try storedValues(entry, as: Int32.self))
+        case .i64:
+            var values = [Int32](repeating: 0, count: entry.shape.reduce(1, *))
+            try values.withUnsafeMutableBufferPointer { target in
+                try convertedValues(entry, from: Int64.self, into: target) { wide in
                     guard let narrow = Int32(exactly: wide) else { throw RVCError.integerOutOfRange(key: key, value: wide) }
-                    values[i] = narrow
+                    return narrow
                 }
-            default:
-                throw RVCError.unsupportedDType(key: key, dtype: entry.dtype.rawValue, readable: ["I32", "I64"])
             }
+            return (entry.shape, values)
+        default:
+            throw RVCError.unsupportedDType(key: key, dtype: entry.dtype.rawValue, readable: ["I32", "I64"])
         }
-        return (entry.shape, values)
     }
 }
 

@@ -4,12 +4,9 @@ extension SafeTensorsFile {
     /// A float64 (or float32, widened) tensor's values, flattened.
     public func float64Values(_ key: String) throws -> (shape: [Int], values: [Double]) {
         let entry = try entry(key)
-        let count = entry.shape.reduce(1, *)
         switch entry.dtype {
         case .f64:
-            var values = [Double](repeating: 0, count: count)
-            try withRawBytes(key) { raw in values.withUnsafeMutableBytes { $0.copyMemory(from: raw) } }
-            return (entry.shape, values)
+            return (entry.shape, try storedValues(entry, as: Double.self))
         case .f32:
             return (entry.shape, try tensor(key).data.map(Double.init))
         default:
@@ -23,8 +20,6 @@ extension SafeTensorsFile {
         guard entry.dtype == .i16 else {
             throw RVCError.unsupportedDType(key: key, dtype: entry.dtype.rawValue, readable: ["I16"])
         }
-        var values = [Int16](repeating: 0, count: entry.shape.reduce(1, *))
-        try withRawBytes(key) { raw in values.withUnsafeMutableBytes { $0.copyMemory(from: raw) } }
-        return (entry.shape, values)
+        return (entry.shape, try storedValues(entry, as: Int16.self))
     }
 }

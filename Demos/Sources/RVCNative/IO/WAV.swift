@@ -35,7 +35,7 @@ public enum WAVFile {
     static let fix = "convert it to a WAV file first, e.g. `sox in.mp3 -r 16000 -c 1 -b 16 in.wav`"
 
     public static func read(path: String) throws -> WAVAudio {
-        try read(bytes: try readFile(path, mapped: true), path: path)
+        try read(bytes: try readFile(path), path: path)
     }
 
     /// `bytes` as the file `path` (named in errors).

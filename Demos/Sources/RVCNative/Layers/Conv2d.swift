@@ -97,6 +97,58 @@ public struct Conv2d: Sendable {
         return output
     }
 
+    /// `y += self(x)` bit for bit, without holding `self(x)` whole: for the 1x1 shortcut of a `ConvBlockRes`,
+    /// whose image is as large as the block's output (50 MB at 16 channels for 60 s of audio). Each tile of
+    /// pixels is computed into scratch as `callAsFunction` computes it (the bias, then the same sgemm with
+    /// beta 1 on the same tiles) and added to y's pixels, as `Tensor.add` adds. Kernels that unfold pixels,
+    /// and images small enough to split the output channels instead of the pixels, take the whole product.
+    public func add(_ x: Tensor, to y: inout Tensor) {
+        precondition(x.rank == 4 && x.shape[3] == inputChannels, "Conv2d input \(x.shape), expected I = \(inputChannels)")
+        let (batches, height, width) = (x.shape[0], x.shape[1], x.shape[2])
+        let pointwise = kernelHeight == 1 && kernelWidth == 1 && paddingHeight == 0 && paddingWidth == 0
+        let pixelCount = height * width
+        guard pointwise, !splitsOutputChannels(pixelCount: pixelCount) else {
+            y.add(self(x))
+            return
+        }
+        precondition(y.shape == [batches, height, width, outputChannels], "add: \(y.shape) for conv of \(x.shape)")
+        let (inChannels, outChannels) = (inputChannels, outputChannels)
+        x.data.withUnsafeBufferPointer { input in
+            y.data.withUnsafeMutableBufferPointer { target in
+                weight.withUnsafeBufferPointer { weight in
+                    withOptionalPointer(bias) { bias in
+                        for b in 0..<batches {
+                            let (image, sum) = (input.baseAddress! + b * pixelCount * inChannels,
+                                                target.baseAddress! + b * pixelCount * outChannels)
+                            Convolution.forEachTile(rows: pixelCount, rowFloats: 0,
+                                                    scratchFloats: { $0 * outChannels }) { pixels, scratch in
+                                for row in 0..<pixels.count {
+                                    let line = scratch + row * outChannels
+                                    if let bias { line.update(from: bias, count: outChannels) }
+                                    else { line.update(repeating: 0, count: outChannels) }
+                                }
+                                BLAS.sgemm(
+                                    transposeB: true, m: pixels.count, n: outChannels, k: inChannels,
+                                    a: image + pixels.lowerBound * inChannels, lda: inChannels, b: weight.baseAddress!,
+                                    ldb: inChannels, beta: 1, c: scratch, ldc: outChannels)
+                                let rows = sum + pixels.lowerBound * outChannels
+                                for i in 0..<(pixels.count * outChannels) { rows[i] += scratch[i] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether an image of `pixelCount` output pixels is convolved by splitting the output channels among the
+    /// workers rather than the pixels.
+    private func splitsOutputChannels(pixelCount: Int) -> Bool {
+        let workers = ParallelWork.workerCount
+        return workers > 1 && pixelCount < workers * Self.minimumRowsPerWorker
+            && outputChannels >= workers * Self.minimumRowsPerWorker / 4
+    }
+
     /// One image: output pixels in row-major (h, w) order are the rows of an `(H' * W') x O` matrix.
     private func convolve(input: UnsafePointer<Float>, height: Int, width: Int,
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -106,8 +158,8 @@ public struct Conv2d: Sendable {
         // A 1x1 kernel without padding reads each pixel's channels as they are stored.
         let pointwise = kernelHeight == 1 && kernelWidth == 1 && paddingHeight == 0 && paddingWidth == 0
         let pixelCount = outHeight * outWidth
-        let workers = ParallelWork.workerCount
-        if workers > 1 && pixelCount < workers * Self.minimumRowsPerWorker && outChannels >= workers * Self.minimumRowsPerWorker / 4 {
+        if splitsOutputChannels(pixelCount: pixelCount) {
+            let workers = ParallelWork.workerCount
             // Few pixels, many channels (RMVPE's bottleneck: 4 mel bins x T / 32 frames, 512 channels): split
             // the output channels among the workers instead, so each multiplies every pixel by its share of
             // the weight rather than all the weight by too few pixels.

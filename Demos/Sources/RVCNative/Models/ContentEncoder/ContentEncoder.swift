@@ -49,10 +49,8 @@ public struct ContentEncoder: Sendable {
     /// Reads `<directory>/<name>.manifest.json`, checks the weights file it names against it (tensor list,
     /// shapes, dtypes, XXH64 checksums), and builds the model.
     public static func load(assetsDirectory directory: String, modelName name: String) throws -> ContentEncoder {
-        let folder = URL(fileURLWithPath: directory)
-        let manifest = try ContentEncoderManifest.load(path: folder.appendingPathComponent("\(name).manifest.json").path)
-        let weights = try SafeTensorsFile(path: folder.appendingPathComponent(manifest.common.weightsFile).path)
-        try manifest.common.verify(weights)
+        let (manifest, weights) = try loadVerifiedExport(directory: directory, name: name,
+                                                         readManifest: ContentEncoderManifest.load(path:), common: \.common)
         return try ContentEncoder(configuration: manifest.configuration, weights: weights)
     }
 

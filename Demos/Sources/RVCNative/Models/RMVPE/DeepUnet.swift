@@ -71,11 +71,13 @@ public struct RMVPEDecoder: Sendable {
 
     public var levelCount: Int { layers.count }
 
-    public func callAsFunction(_ x: Tensor, skips: [Tensor]) -> Tensor {
+    /// Takes the skips to drop each as soon as its level is done with it (the top level's is the largest
+    /// image of the U-Net).
+    public func callAsFunction(_ x: Tensor, skips: consuming [Tensor]) -> Tensor {
         precondition(skips.count == layers.count, "decoder needs \(layers.count) skips, got \(skips.count)")
         var x = x
-        for (i, layer) in layers.enumerated() {
-            x = layer(x, skip: skips[skips.count - 1 - i])
+        for layer in layers {
+            x = layer(consume x, skip: skips.removeLast())
         }
         return x
     }
@@ -94,6 +96,6 @@ public struct DeepUnet: Sendable {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (encoded, skips) = encoder(x)
-        return decoder(intermediate(encoded), skips: skips)
+        return decoder(intermediate(encoded), skips: consume skips)
     }
 }

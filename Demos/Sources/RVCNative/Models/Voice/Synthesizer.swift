@@ -26,6 +26,13 @@ public struct Synthesizer: Sendable {
     /// Reads `<directory>/<name>.manifest.json`, checks the weights file it names against it (tensor list,
     /// shapes, dtypes, XXH64 checksums), and builds the voice.
     public static func load(assetsDirectory directory: String, modelName name: String) throws -> (Synthesizer, VoiceManifest) {
+        let (manifest, configuration, weights) = try checkedExport(assetsDirectory: directory, modelName: name)
+        return (try Synthesizer(configuration: configuration, weights: weights), manifest)
+    }
+
+    /// `load` short of building: the manifest read, the weights file opened and checked against it.
+    static func checkedExport(assetsDirectory directory: String, modelName name: String) throws
+        -> (manifest: VoiceManifest, configuration: Configuration, weights: SafeTensorsFile) {
         let folder = URL(fileURLWithPath: directory)
         let manifestPath = folder.appendingPathComponent("\(name).manifest.json").path
         let manifest = try VoiceManifest.load(path: manifestPath)
@@ -34,7 +41,7 @@ public struct Synthesizer: Sendable {
         }
         let weights = try SafeTensorsFile(path: folder.appendingPathComponent(manifest.weightsFile).path)
         try manifest.verify(weights)
-        return (try Synthesizer(configuration: configuration, weights: weights), manifest)
+        return (manifest, configuration, weights)
     }
 
     /// `emb_g(sid)`: (B, 1, gin).
