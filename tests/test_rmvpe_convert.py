@@ -238,6 +238,44 @@ def test_export_of_a_tiny_demo_records_its_architecture_and_the_reference_reads_
     assert load_rmvpe(weights_path).fc.gru.forward.hidden_size == TINY_ARCHITECTURE["gru_hidden_size"]
 
 
+@pytest.mark.parametrize(("section", "field", "value"), [
+    ("mel", "hop_length", 320), ("mel", "fmax", 7000.0), ("decode", "cents_offset", 2000.0),
+    ("decode", "local_average_bins", 7), (None, "frame_multiple", 16),
+])
+def test_manifest_recording_a_constant_the_port_does_not_compute_is_refused(tmp_path, section, field, value):
+    import json
+
+    from rvc_ios_tools.rmvpe.reference import load_rmvpe
+
+    weights_path, manifest_path = export_rmvpe(write_demo_rmvpe(tmp_path / "tiny.pt", seed=1, preset="tiny"),
+                                               tmp_path / "out")
+    document = json.loads(manifest_path.read_text())
+    (document["rmvpe"][section] if section else document["rmvpe"])[field] = value
+    manifest_path.write_text(json.dumps(document))
+    read_manifest(manifest_path)  # the schema allows it: only the port's constants rule it out
+    named = f"rmvpe.{section}.{field}" if section else f"rmvpe.{field}"
+    with pytest.raises(ConfigMismatchError, match=f"{named} = {value!r}.*re-export"):
+        load_rmvpe(weights_path)
+
+
+@pytest.mark.parametrize(("section", "field", "value", "named"), [
+    ("mel", "n_fft", 16384, "n_fft"), ("mel", "n_fft", 1000, "n_fft"), ("mel", "n_mels", 10**9, "n_mels"),
+    ("decode", "local_average_bins", 8, "local_average_bins"), ("architecture", "en_de_layers", 6, "en_de_layers"),
+    ("architecture", "n_class", 361, "n_class"),
+])
+def test_schema_caps_what_the_swift_reader_caps(tmp_path, section, field, value, named):
+    import json
+
+    from rvc_ios_tools.core.errors import ManifestError
+
+    _, manifest_path = export_rmvpe(write_demo_rmvpe(tmp_path / "tiny.pt", seed=1, preset="tiny"), tmp_path / "out")
+    document = json.loads(manifest_path.read_text())
+    document["rmvpe"][section][field] = value
+    manifest_path.write_text(json.dumps(document))
+    with pytest.raises(ManifestError, match=named):
+        read_manifest(manifest_path)
+
+
 def test_export_refuses_a_pickle_that_runs_code(tmp_path):
     class Payload:
         def __reduce__(self):

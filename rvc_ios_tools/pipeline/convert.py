@@ -21,7 +21,7 @@ from ..core.manifest import load_exported
 from ..hubert.reference import build_hubert, extract_features
 from ..index.convert import search_index_from_export
 from ..index.reference import SearchIndex, retrieval
-from ..rmvpe.reference import THRESHOLD, build_rmvpe, log_mel, mel_to_salience, salience_to_f0
+from ..rmvpe.reference import THRESHOLD, build_rmvpe, log_mel, mel_to_salience, rmvpe_from_export, salience_to_f0
 from ..voice.reference import build_model, draw_noise, synthesize
 from . import audio as dsp
 from .segment import shift_pitch, synthesizer_inputs
@@ -109,7 +109,7 @@ def load_networks(assets: Path, voice: str, hubert: str, rmvpe: str | None, inde
             raise PipelineInputError(f"The voice {voice} uses pitch; export RMVPE (`rvc-ios export --rmvpe rmvpe.pt`) "
                                      "and pass its name.")
         rmvpe_manifest, rmvpe_weights = load_exported(assets, rmvpe, kind="rmvpe")
-        pitch_model = build_rmvpe(rmvpe_weights, rmvpe_manifest["rmvpe"]["architecture"])
+        pitch_model = rmvpe_from_export(rmvpe_manifest, rmvpe_weights, f"{rmvpe} in {assets}")
     search = None
     if index is not None:
         index_manifest, index_tensors = load_exported(assets, index, kind="index")

@@ -25,7 +25,7 @@ def generate_rmvpe_golden(
     pad_mode: str = "reflect",
 ) -> GoldenSet:
     """RMVPE golden set on a WAV file, or on a voice-like test signal synthesised from `seed`."""
-    from .reference import AudioTooShortError, build_rmvpe, write_rmvpe_golden  # imports mlx
+    from .reference import AudioTooShortError, rmvpe_from_export, write_rmvpe_golden  # imports mlx
 
     manifest, weights = load_exported(assets_dir, model_name, kind="rmvpe")
     if audio_file is not None:
@@ -34,7 +34,7 @@ def generate_rmvpe_golden(
         audio = np.asarray(demo_audio(round(seconds * 16000), seed), dtype=np.float32).reshape(1, -1)
     with naming_file(audio_file, AudioTooShortError):
         return write_rmvpe_golden(
-            out_dir, build_rmvpe(weights, manifest["rmvpe"]["architecture"]), audio,
+            out_dir, rmvpe_from_export(manifest, weights, f"{model_name} in {assets_dir}"), audio,
             model_name=model_name,
             manifest_sha256=sha256_file(Path(assets_dir) / f"{model_name}.manifest.json"),
             seed=seed,

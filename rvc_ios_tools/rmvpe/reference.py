@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import mlx.core as mx
 import numpy as np
 
-from ..core.errors import RvcIosError
+from ..core.errors import ConfigMismatchError, RvcIosError
 from ..core.layers import load_weights_strictly
 from . import mel as mel_spec
 from .convert import ARCHITECTURE, check_architecture
@@ -88,6 +88,36 @@ def build_rmvpe(weights: Mapping[str, np.ndarray], architecture: Mapping[str, An
     return model.eval()
 
 
+def check_pipeline_block(block: Mapping[str, Any], name: str) -> None:
+    """Refuses an exported RMVPE whose manifest (`name`) records a log-mel, framing or decoding constant this
+    port does not compute: the MLX reference computes upstream's only, so a different one would be ignored."""
+    expected = pipeline_config()
+    for section in ("mel", "decode"):
+        found = block.get(section) if isinstance(block.get(section), Mapping) else {}
+        for field, value in expected[section].items():
+            if found.get(field) != value:
+                raise ConfigMismatchError(
+                    f"{name} records rmvpe.{section}.{field} = {found.get(field)!r}, but this port computes only "
+                    f"{value!r} (upstream's); re-export it with `rvc-ios export --rmvpe rmvpe.pt`."
+                )
+    if block.get("frame_multiple") != FRAME_MULTIPLE:
+        raise ConfigMismatchError(f"{name} records rmvpe.frame_multiple = {block.get('frame_multiple')!r}, but this "
+                                  f"port pads frames to a multiple of {FRAME_MULTIPLE} only; re-export it.")
+    if block.get("frame_pad_mode") not in PAD_MODES:
+        raise ConfigMismatchError(f"{name} records rmvpe.frame_pad_mode = {block.get('frame_pad_mode')!r}; use one "
+                                  f"of {', '.join(PAD_MODES)}.")
+
+
+def rmvpe_from_export(manifest: Mapping[str, Any], weights: Mapping[str, np.ndarray], name: str) -> E2E:
+    """The MLX reference of an exported RMVPE (`name` in errors): its manifest's `rmvpe` block checked against
+    what this port computes, then every weight loaded strictly."""
+    block = manifest.get("rmvpe")
+    if not isinstance(block, Mapping):
+        raise ConfigMismatchError(f"{name} has no rmvpe block; re-export it with `rvc-ios export --rmvpe rmvpe.pt`.")
+    check_pipeline_block(block, name)
+    return build_rmvpe(weights, block.get("architecture"))
+
+
 def load_rmvpe(weights_path: Path) -> E2E:
     """The MLX reference from an exported `rmvpe.safetensors`, in the architecture its manifest (the
     `.manifest.json` beside it) records."""
@@ -97,8 +127,9 @@ def load_rmvpe(weights_path: Path) -> E2E:
 
     weights_path = Path(weights_path)
     manifest_path = weights_path.with_name(f"{weights_path.stem}.manifest.json")
-    architecture = read_manifest(manifest_path)["rmvpe"]["architecture"] if manifest_path.is_file() else None
-    return build_rmvpe(load_file(str(weights_path)), architecture)
+    if not manifest_path.is_file():
+        return build_rmvpe(load_file(str(weights_path)))
+    return rmvpe_from_export(read_manifest(manifest_path), load_file(str(weights_path)), str(manifest_path))
 
 
 # --- audio -> salience ----------------------------------------------------------------------------------
