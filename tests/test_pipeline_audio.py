@@ -22,14 +22,21 @@ STUBBED_IMPORTS = ("faiss", "parselmouth", "pyworld", "torchcrepe")
 
 @pytest.fixture(scope="module")
 def upstream_pipeline():
-    """`rvc.modules.vc.pipeline`, imported with its unused f0 extractors and faiss as empty stand-ins."""
-    added = [name for name in STUBBED_IMPORTS if name not in sys.modules]
-    for name in added:
-        sys.modules[name] = types.ModuleType(name)
+    """`rvc.modules.vc.pipeline`, imported with its unused f0 extractors and faiss as empty stand-ins.
+
+    A module imported against the stand-ins is dropped from `sys.modules` again, so a later test that runs
+    upstream's whole pipeline imports it afresh with the real faiss."""
+    name = "rvc.modules.vc.pipeline"
+    fresh = name not in sys.modules
+    added = [stub for stub in STUBBED_IMPORTS if stub not in sys.modules]
+    for stub in added:
+        sys.modules[stub] = types.ModuleType(stub)
     try:
-        module = importlib.import_module("rvc.modules.vc.pipeline")
+        module = importlib.import_module(name)
     finally:
-        for name in added:
+        for stub in added:
+            sys.modules.pop(stub, None)
+        if fresh and added:
             sys.modules.pop(name, None)
     return module
 

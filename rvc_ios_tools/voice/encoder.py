@@ -22,47 +22,36 @@ LAYER_NORM_EPS = 1e-5
 MASKED_SCORE = -1e4
 
 
-def relative_to_absolute(x: mx.array) -> mx.array:
-    """(..., T, 2T-1) logits by relative offset -> (..., T, T) by key position.
+def band_to_absolute(band: mx.array, window: int) -> mx.array:
+    """(..., T, 2w+1) logits by relative offset -w..w -> (..., T, T) by key position, zero off the band.
 
-    Upstream's pad-and-reshape trick (`_relative_position_to_absolute_position`) amounts to
-    out[i, j] = x[i, (T - 1) + j - i]: column T-1 of the relative axis is offset 0.
+    Upstream pads its relative-key table to 2T-1 rows with zeros past the window and turns (T, 2T-1) logits
+    into (T, T) with a pad-and-reshape trick (`_get_relative_embeddings`, `_relative_position_to_absolute_position`):
+    out[i, j] = q_i . e[j - i + w] for |j - i| <= w, and 0 elsewhere, since the padded rows are zero. This is
+    the same skew on the band alone: rows padded by T zeros and read back with a row stride one shorter, so
+    row i starts i places later (O(T^2) memory moves instead of a (T, 2T-1) matmul and gather).
     """
-    length = x.shape[-2]
-    rows = mx.arange(length)[:, None]
-    cols = mx.arange(length)[None, :]
-    index = (length - 1) + cols - rows
-    index = mx.broadcast_to(index, x.shape[:-1] + (length,))
-    return mx.take_along_axis(x, index, axis=-1)
+    *lead, length, width = band.shape
+    keep = [(0, 0)] * len(lead)
+    flat = mx.pad(band, keep + [(0, 0), (0, length)]).reshape(*lead, length * (length + width))
+    flat = mx.pad(flat, keep + [(0, window)])  # the last rows read past the end when T < w
+    skewed = flat[..., window : window + length * (length + width - 1)]
+    return skewed.reshape(*lead, length, length + width - 1)[..., :length]
 
 
-def absolute_to_relative(x: mx.array) -> mx.array:
-    """(..., T, T) weights by key position -> (..., T, 2T-1) by relative offset, zero where no key exists.
+def absolute_to_band(x: mx.array, window: int) -> mx.array:
+    """(..., T, T) weights by key position -> (..., T, 2w+1) by relative offset -w..w, zero where no key is.
 
-    The inverse shuffle of `relative_to_absolute` (upstream `_absolute_position_to_relative_position`):
-    out[i, r] = x[i, i + r - (T - 1)] when that key index is in 0..T-1, else 0.
+    The inverse skew (upstream `_absolute_position_to_relative_position`, then the matmul with the zero-padded
+    value table, of which only the band's 2w+1 rows are nonzero): out[i, r] = x[i, i + r - w] when that key
+    index is in 0..T-1, else 0.
     """
-    length = x.shape[-1]
-    rows = mx.arange(length)[:, None]
-    offsets = mx.arange(2 * length - 1)[None, :]
-    key = rows + offsets - (length - 1)
-    valid = (key >= 0) & (key < length)
-    index = mx.broadcast_to(mx.clip(key, 0, length - 1), x.shape[:-1] + (2 * length - 1,))
-    gathered = mx.take_along_axis(x, index, axis=-1)
-    return mx.where(valid, gathered, mx.zeros_like(gathered))
-
-
-def relative_embeddings_for_length(table: mx.array, length: int, window: int) -> mx.array:
-    """The (heads, 2*length-1, D) slice of a (heads, 2*window+1, D) table, zero-padded past the window.
-
-    Same as upstream `_get_relative_embeddings`: pad max(length - (window + 1), 0) rows on each side, then
-    take 2*length-1 rows starting at max((window + 1) - length, 0).
-    """
-    pad = max(length - (window + 1), 0)
-    start = max((window + 1) - length, 0)
-    if pad > 0:
-        table = mx.pad(table, [(0, 0), (pad, pad), (0, 0)])
-    return table[:, start : start + 2 * length - 1]
+    *lead, length, _ = x.shape
+    width = 2 * window + 1
+    keep = [(0, 0)] * len(lead)
+    flat = mx.pad(x, keep + [(0, 0), (window, window)]).reshape(*lead, length * (length + width - 1))
+    flat = mx.pad(flat, keep + [(0, length)])
+    return flat.reshape(*lead, length, length + width)[..., :width]
 
 
 class MultiHeadAttention(nn.Module):
@@ -98,16 +87,14 @@ class MultiHeadAttention(nn.Module):
         query = query / math.sqrt(self.k_channels)
         scores = query @ key.swapaxes(-2, -1)
 
-        key_embeddings = relative_embeddings_for_length(self.emb_rel_k, length, self.window_size)
-        relative_logits = query @ key_embeddings[None].swapaxes(-2, -1)
-        scores = scores + relative_to_absolute(relative_logits)
+        # emb_rel_k (1, 2w+1, D) is shared by the heads: one logit per query and offset -w..w.
+        scores = scores + band_to_absolute(query @ self.emb_rel_k[None].swapaxes(-2, -1), self.window_size)
 
         scores = mx.where(mask == 0, mx.array(MASKED_SCORE, dtype=scores.dtype), scores)
         p_attn = mx.softmax(scores, axis=-1)
         output = p_attn @ value
 
-        value_embeddings = relative_embeddings_for_length(self.emb_rel_v, length, self.window_size)
-        output = output + absolute_to_relative(p_attn) @ value_embeddings[None]
+        output = output + absolute_to_band(p_attn, self.window_size) @ self.emb_rel_v[None]
         # (B, heads, T, D) -> (B, T, C)
         return output.transpose(0, 2, 1, 3).reshape(batch, length, channels)
 

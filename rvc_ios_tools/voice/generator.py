@@ -176,14 +176,22 @@ class Generator(nn.Module):
         return x if g is None else x + self.cond(g)
 
     def upsample_stage(self, i: int, x: mx.array, source: mx.array | None = None) -> mx.array:
+        """One upsampling stage, evaluated piece by piece: left lazy, MLX keeps every resblock's activations
+        of every stage alive until the end (8.5 GB on a 39 s segment at 40 kHz, against 1.9 GB this way, and
+        20% slower); the arithmetic, and so every result, is the same."""
         x = nn.leaky_relu(x, LRELU_SLOPE)
         x = getattr(self, f"up_{i}")(x)
         if source is not None:
             x = x + getattr(self, f"noise_conv_{i}")(source)
+        mx.eval(x)
         xs = getattr(self, f"resblock_{i * self.num_kernels}")(x)
+        mx.eval(xs)
         for j in range(1, self.num_kernels):
             xs = xs + getattr(self, f"resblock_{i * self.num_kernels + j}")(x)
-        return xs / self.num_kernels
+            mx.eval(xs)
+        xs = xs / self.num_kernels
+        mx.eval(xs)
+        return xs
 
     def post(self, x: mx.array) -> mx.array:
         return mx.tanh(self.conv_post(x, input_slope=POST_LRELU_SLOPE))
