@@ -547,7 +547,7 @@ def convert_command(
         say(f"wrote the golden set {golden}")
     peak = int(np.abs(stages["output"].astype(np.int32)).max())
     typer.echo(f"wrote {output} ({stages['output'].size / stages['output_rate']:.2f} s at {stages['output_rate']} Hz, "
-               f"{1 + len(stages['split_points'])} segment(s), peak {peak})")
+               f"{1 + len(stages['split_points'])} segment(s), loudest sample {peak} of 32767)")
 
 
 @app.command("capture-upstream")

@@ -1,5 +1,5 @@
 """Print the README's tables of the Swift port on the committed golden sets: the lowest SNR of every set
-(`golden/*`, the ones `swift test` holds to 80 dB), chained and teacher-forced, then RMVPE tensor by tensor
+(`golden/*`: voices, RMVPE, retrieval, the content encoder and whole conversions), chained and teacher-forced, then RMVPE tensor by tensor
 (reflect and constant frame padding) with its f0 agreement.
 
 Builds `RVCNativeMac` (release) in Demos/ first, runs it on each golden set in both modes and diffs the result
@@ -30,6 +30,15 @@ def snr_cell(value: float) -> str:
     return "inf" if value == float("inf") else f"{value:.1f}"
 
 
+def pipeline_args(index: dict) -> list[str]:
+    """A pipeline set (`rvc-ios convert --golden`) names the other exports its conversion read; `run` needs them."""
+    if index["kind"] != "pipeline":
+        return []
+    extra = index["extra"]
+    names = ["--hubert", extra["hubert"], "--rmvpe", extra["rmvpe"]]
+    return names + (["--index", extra["index_name"]] if extra.get("index") else [])
+
+
 def main() -> int:
     reporter = StepReporter(enabled=True)
     binary = build_swift(REPO / "Demos", reporter)
@@ -38,11 +47,12 @@ def main() -> int:
     f0_lines = []
     with tempfile.TemporaryDirectory() as tmp:
         for golden_dir in sets:
-            model_name = json.loads((golden_dir / "index.json").read_text())["model_name"]
+            index = json.loads((golden_dir / "index.json").read_text())
             golden = read_golden(golden_dir)
             for mode in MODES:
                 out = Path(tmp) / f"{golden_dir.name}-{mode}.safetensors"
-                run_swift(binary, REPO / "swift_fixtures", model_name, golden_dir, out, mode, reporter)
+                run_swift(binary, REPO / "swift_fixtures", index["model_name"], golden_dir, out, mode, reporter,
+                          pipeline_args(index))
                 candidate = load_candidate(out)
                 report = compare_golden(golden, candidate.tensors, candidate.layouts, candidate_path=str(out))
                 if not report.passed:
@@ -60,7 +70,12 @@ def main() -> int:
     print("| golden set | lowest SNR, chained | lowest SNR, teacher-forced |")
     print("|---|---|---|")
     for golden_dir in sets:
-        cells = [snr_cell(min(snrs[(golden_dir.name, mode)].values())) for mode in MODES]
+        cells = []
+        for mode in MODES:
+            by_tensor = snrs[(golden_dir.name, mode)]
+            lowest = min(by_tensor, key=by_tensor.get)
+            value = by_tensor[lowest]
+            cells.append(snr_cell(value) + ("" if value == float("inf") else f" (`{lowest}`)"))
         print(f"| `{golden_dir.name}` | {cells[0]} | {cells[1]} |")
     print()
     columns = [(name, mode) for name in RMVPE_SETS for mode in MODES]

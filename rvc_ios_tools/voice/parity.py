@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.diff import compare_golden, load_candidate, render_report_table, write_report_json
@@ -73,9 +74,10 @@ def build_swift(demos_dir: Path, reporter: StepReporter) -> Path:
 
 
 def run_swift(binary: Path, assets: Path, model_name: str, golden_dir: Path, out: Path, mode: str,
-              reporter: StepReporter) -> None:
+              reporter: StepReporter, extra_args: Sequence[str] = ()) -> None:
+    """`RVCNativeMac run` on a golden set; `extra_args` are passed on (a pipeline set's --hubert, --rmvpe, --index)."""
     command = [str(binary), "run", "--assets", str(assets), "--model", model_name, "--inputs", str(golden_dir),
-               "--output", str(out)]
+               "--output", str(out), *extra_args]
     if mode == "teacher-forced":
         command.append("--teacher-forced")
     with reporter.step(f"RVCNativeMac run ({mode})"):
