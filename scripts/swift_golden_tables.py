@@ -1,6 +1,7 @@
 """Print the README's tables of the Swift port on the committed golden sets: the lowest SNR of every set
-(`golden/*`: voices, RMVPE, retrieval, the content encoder and whole conversions), chained and teacher-forced, then RMVPE tensor by tensor
-(reflect and constant frame padding) with its f0 agreement.
+(`golden/*`: voices, RMVPE, retrieval, the content encoder and whole conversions) and the tensor that has it,
+chained and teacher-forced, then RMVPE tensor by tensor (reflect and constant frame padding) with its f0
+agreement.
 
 Builds `RVCNativeMac` (release) in Demos/ first, runs it on each golden set in both modes and diffs the result
 against the set. Cells are SNR in dB (inf: bit-identical).
